@@ -1,0 +1,129 @@
+// Package manifest owns the package format: it parses and validates
+// package.manifest into typed structs, checks package archives (and
+// unpacked package directories) for safety, extracts archives safely, packs
+// directories into correct archives, checks parameter values at deployment
+// time, and parses versions and version constraints. It ships the XML
+// Schema of the manifest (Schema) with packflow's extensions.
+//
+// Every problem found is reported, not only the first, as a Problem with a
+// location (Path, Line), a stable Rule identifier and a Message that says
+// how to fix it. Reports separate errors (the package is invalid) from
+// warnings. Functions return validation problems in a Report and keep
+// errors for I/O and cancellation, so callers retry errors but never
+// invalid packages; Report.Err wraps ErrInvalid.
+//
+// The entry points:
+//
+//	ParseBytes / Parse       a manifest on its own
+//	CheckArchive             a .zip: archive rules, manifest rules, sha256
+//	CheckDir                 an unpacked package directory, same rules
+//	Extract                  unpack a .zip, re-applying the archive rules
+//	Pack                     zip a directory: manifest first, modes kept
+//	Parameter.CheckValue     a deployment value against its parameter
+//	Manifest.Form            the fields a deployment asks for
+//	ParseVersion, ParseConstraint
+//
+// # Manifest format
+//
+// The format is that of the original Blueprint packages (both editions),
+// plus optional extensions:
+//
+//	<Manifest>
+//	  <Metadata>
+//	    <UUID>…</UUID> <Name>…</Name> <Description>…</Description>
+//	    <Version>1.2.0</Version>                          (extension)
+//	    <Requires>                                        (extension)
+//	      <Package UUID="…" Version="^1.2" Name="…"/>
+//	    </Requires>
+//	    <Schedules>                                       (extension)
+//	      <Schedule Name="nightly" Cron="0 2 * * *"/>
+//	      <Schedule Name="often" Every="6h"/>
+//	    </Schedules>
+//	  </Metadata>
+//	  <Parameters>
+//	    <Parameter Name= Type= Variable= Hint= Default= Prompt= Global= Required= Regex=>
+//	      <Option Name= Value=/>
+//	    </Parameter>
+//	  </Parameters>
+//	  <Execution>
+//	    <Mode>Ssh|Command|PowerShell</Mode>
+//	    <Command>./install.sh ${Variable}</Command>
+//	    <Persistent>false</Persistent> <RebootOnSuccess>false</RebootOnSuccess>
+//	    <Timeout>30m</Timeout>                            (extension)
+//	  </Execution>
+//	</Manifest>
+//
+// # Executable bits
+//
+// Linux scripts need the executable bit, which zips made on Windows do not
+// carry. An Ssh package whose command file lacks the bit gets the warning
+// archive.executable.mode, and the executor sets the bit (chmod 755) on
+// that file after uploading it and before running it.
+//
+// # Choices where the format is vague
+//
+//   - Prompt accepts true, false (first edition) and None, Build, Design,
+//     Global (later edition), in any case. true means Build and false means
+//     None. When Prompt is absent a parameter is prompted at deployment
+//     (Build), as the first edition's default "true" said and as old
+//     manifests rely on; system parameters (T3.*) are never prompted when
+//     Prompt is absent. The later edition's default "None" would silently
+//     hide parameters of first-edition manifests, so it was not taken.
+//   - Prompt="Global" is treated as Build plus Global="true": asked once per
+//     deployment and shared by every package declaring the Variable.
+//   - System variables are matched ignoring case; declaring one as prompted
+//     (true, Build, Design or Global) is an error.
+//   - Parameter Name is required even for parameters that are not prompted
+//     (both editions list it as required).
+//   - Description is required and must not be blank.
+//   - Name has its whitespace collapsed before its 1–100 characters are
+//     counted (as the XSD's token type does).
+//   - Values of enumerations and booleans (Type, Prompt, Mode, Global,
+//     Required, Persistent, RebootOnSuccess) are matched ignoring case and
+//     surrounding whitespace; booleans are only true or false. Element and
+//     attribute names are case-sensitive (an unknown name is a warning that
+//     suggests the right spelling).
+//   - UUID is a GUID of 8-4-4-4-12 hex digits, optionally in braces, in any
+//     case; it is stored in lower case without braces.
+//   - Variable is case-sensitive, both for uniqueness and in ${Variable}
+//     references (an undeclared reference that differs only in case gets a
+//     hint). A Default that is present must not be blank and must itself be
+//     a valid value of the parameter (options, regex, type).
+//   - Regex is compiled as RE2; at deployment it is matched unanchored, like
+//     the original's Regex.IsMatch (anchor with ^…$ to match whole values).
+//   - Network parameter values are CIDR prefixes (or single addresses):
+//     packflow has no account networks to choose from.
+//   - MultiSelect values are option values joined by commas, so option
+//     values of a MultiSelect cannot contain commas.
+//   - The command's first word names a file of the package when it has a
+//     directory part ("./x.sh", "/dir/my.cmd", "bin\setup.exe") or a script
+//     extension (.sh .ps1 .cmd .bat .py .pl .rb .vbs .js .msi); such a file
+//     must be in the archive. A leading "/" means the package root, except
+//     /bin/, /sbin/, /usr/, /opt/ and /etc/ on Ssh packages, which name the
+//     server's programs. Bare names and bare .exe names (bash, msiexec.exe)
+//     may be the server's programs and are not checked. Windows packages
+//     match the file ignoring case. A PowerShell "& " or ". " prefix is
+//     skipped.
+//   - Duplicate archive names are compared ignoring case for Windows
+//     packages (Command and PowerShell modes) and exactly for Linux ones; a
+//     name that is both a file and a folder is a duplicate too.
+//   - An executable is a .exe, .cmd, .bat or .ps1 file for Windows packages
+//     and a .sh file or a file with an execute bit for Linux packages.
+//   - The compression ratio limit applies once an entry has produced more
+//     than Limits.RatioMinSize bytes (1 MiB by default): small files of
+//     zeros compress far beyond 200:1 without being bombs. The compressed
+//     size an entry can consume is bounded by the archive's size, so a
+//     header cannot hide a bomb.
+//   - Unknown elements and attributes are warnings for packflow, which stays
+//     lenient so newer manifests publish on older servers; the XSD is strict
+//     and rejects them, so authors catch typos early. Namespaced attributes
+//     (xmlns, xsi:…) are ignored.
+//   - Timeout is a Go duration ("90s", "1h30m") greater than zero; absent
+//     means the platform's configured default. Schedules use a five-field
+//     cron expression (or @daily and the like) or an Every duration of at
+//     least one minute, never both.
+//   - Requires constraints follow npm's syntax (see ParseConstraint); a
+//     package may not require itself or the same package twice.
+//   - The manifest is at most 1 MiB; UTF-16 manifests and other declared
+//     encodings are refused with a message asking for UTF-8.
+package manifest
