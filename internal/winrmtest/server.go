@@ -1,0 +1,652 @@
+package winrmtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultUser            = "packflow"
+	DefaultPassword        = "packflow-test-password"
+	DefaultMaxEnvelopeSize = 500 * 1024 // Windows' MaxEnvelopeSizekb default is 500
+	DefaultReceiveTimeout  = 2 * time.Second
+)
+
+// Command is one command a client started in a shell.
+type Command struct {
+	// ShellID and ID identify the shell and the command.
+	ShellID, ID string
+	// Line is the command line as the client sent it (rsp:Command).
+	Line string
+	// Args are the rsp:Arguments elements, in order.
+	Args []string
+	// Script is the decoded PowerShell script when the command line runs
+	// powershell.exe with -EncodedCommand; empty otherwise.
+	Script string
+	// Stdin carries what the client sends to the command's stdin; it ends
+	// when the client closes stdin or the command is terminated.
+	Stdin io.Reader
+}
+
+// Handler runs commands for the endpoint. ServeCommand writes the output
+// of cmd to stdout and stderr and returns its exit code. ctx is cancelled
+// when the client terminates the command or deletes its shell.
+type Handler interface {
+	ServeCommand(ctx context.Context, cmd *Command, stdout, stderr io.Writer) int
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, cmd *Command, stdout, stderr io.Writer) int
+
+// ServeCommand calls f.
+func (f HandlerFunc) ServeCommand(ctx context.Context, cmd *Command, stdout, stderr io.Writer) int {
+	return f(ctx, cmd, stdout, stderr)
+}
+
+// Options configure an endpoint. The zero value is usable.
+type Options struct {
+	// Handler runs the commands. Nil answers every command with exit code
+	// 1 and a "not recognized" message, as cmd.exe does.
+	Handler Handler
+	// User and Password are the only Basic credentials accepted (defaults
+	// DefaultUser and DefaultPassword).
+	User, Password string
+	// MaxEnvelopeSize is the largest request accepted, in bytes; larger
+	// requests get the fault Windows answers (default
+	// DefaultMaxEnvelopeSize).
+	MaxEnvelopeSize int
+	// ReceiveTimeout bounds how long a Receive waits for output before it
+	// answers the OperationTimeout fault (default DefaultReceiveTimeout;
+	// the client's OperationTimeout is honoured when shorter).
+	ReceiveTimeout time.Duration
+	// Down, when set and returning true, makes the endpoint behave as a
+	// host that is down: every connection is dropped without an answer and
+	// every shell is forgotten.
+	Down func() bool
+	// Logger receives one debug line per request (default: discarded).
+	Logger *slog.Logger
+}
+
+// Stats counts what the endpoint saw.
+type Stats struct {
+	// Requests counts authenticated requests by action name ("Create",
+	// "Command", "Send", "Receive", "Signal", "Delete").
+	Requests map[string]int
+	// MaxRequestBytes is the size of the largest request body received.
+	MaxRequestBytes int
+	// StdinBytes is the number of decoded stdin bytes received by Send.
+	StdinBytes int64
+	// Unauthorized counts requests refused with 401.
+	Unauthorized int
+	// Dropped counts requests dropped because the host was down.
+	Dropped int
+}
+
+// Recorded is a command as the endpoint received it.
+type Recorded struct {
+	Line   string
+	Args   []string
+	Script string
+}
+
+// Server is a running WS-Management endpoint.
+type Server struct {
+	// URL is the endpoint address, ending in /wsman.
+	URL string
+	// Host and Port are where it listens (Host is a loopback address).
+	Host string
+	Port int
+	// HTTPS tells whether the endpoint serves TLS.
+	HTTPS bool
+	// CACertPEM is the PEM certificate that signs the TLS endpoint's
+	// certificate (nil for plain HTTP). It is valid for 127.0.0.1 and
+	// example.com.
+	CACertPEM []byte
+
+	ts     *httptest.Server
+	opts   Options
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	shells   map[string]*shell
+	stats    Stats
+	recorded []Recorded
+}
+
+// New starts a plain HTTP endpoint on loopback.
+func New(opts Options) *Server {
+	return start(opts, false)
+}
+
+// NewTLS starts an HTTPS endpoint on loopback; CACertPEM holds the
+// certificate clients must trust.
+func NewTLS(opts Options) *Server {
+	return start(opts, true)
+}
+
+func start(opts Options, useTLS bool) *Server {
+	if opts.User == "" {
+		opts.User = DefaultUser
+	}
+	if opts.Password == "" {
+		opts.Password = DefaultPassword
+	}
+	if opts.MaxEnvelopeSize <= 0 {
+		opts.MaxEnvelopeSize = DefaultMaxEnvelopeSize
+	}
+	if opts.ReceiveTimeout <= 0 {
+		opts.ReceiveTimeout = DefaultReceiveTimeout
+	}
+	if opts.Handler == nil {
+		opts.Handler = HandlerFunc(notRecognized)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:   opts,
+		log:    log,
+		ctx:    ctx,
+		cancel: cancel,
+		shells: make(map[string]*shell),
+		stats:  Stats{Requests: make(map[string]int)},
+		HTTPS:  useTLS,
+	}
+	s.ts = httptest.NewUnstartedServer(s)
+	if useTLS {
+		s.ts.StartTLS()
+		s.CACertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})
+	} else {
+		s.ts.Start()
+	}
+	host, port, _ := net.SplitHostPort(s.ts.Listener.Addr().String())
+	s.Host = host
+	s.Port, _ = strconv.Atoi(port)
+	s.URL = s.ts.URL + "/wsman"
+	return s
+}
+
+// Close stops the endpoint, terminating every running command.
+func (s *Server) Close() {
+	s.cancel()
+	s.dropShells()
+	s.ts.Close()
+}
+
+// CloseClientConnections closes every open client connection, as a
+// network failure would.
+func (s *Server) CloseClientConnections() {
+	s.ts.CloseClientConnections()
+}
+
+// Stats returns a copy of the counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Requests = make(map[string]int, len(s.stats.Requests))
+	for k, v := range s.stats.Requests {
+		st.Requests[k] = v
+	}
+	return st
+}
+
+// Commands returns every command received so far, in order.
+func (s *Server) Commands() []Recorded {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Recorded, len(s.recorded))
+	copy(out, s.recorded)
+	return out
+}
+
+// OpenShells returns how many shells are open.
+func (s *Server) OpenShells() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.shells)
+}
+
+func notRecognized(_ context.Context, cmd *Command, _, stderr io.Writer) int {
+	name, _, _ := strings.Cut(strings.TrimSpace(cmd.Line), " ")
+	fmt.Fprintf(stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", name)
+	return 1
+}
+
+// ServeHTTP answers one WS-Management request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Down != nil && s.opts.Down() {
+		s.drop(w)
+		return
+	}
+	if r.Method != http.MethodPost || r.URL.Path != "/wsman" {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	if !s.authorized(r) {
+		s.mu.Lock()
+		s.stats.Unauthorized++
+		s.mu.Unlock()
+		w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/soap+xml") {
+		http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.MaxEnvelopeSize)+1))
+	if err != nil {
+		return // the client went away
+	}
+	s.mu.Lock()
+	if len(b) > s.stats.MaxRequestBytes {
+		s.stats.MaxRequestBytes = len(b)
+	}
+	s.mu.Unlock()
+	if len(b) > s.opts.MaxEnvelopeSize {
+		s.writeFault(w, fault("", "w:EncodingLimit", codeEnvelopeTooLarge,
+			"The WS-Management service cannot process the request because the request packet is larger than MaxEnvelopeSize."))
+		return
+	}
+	env, err := parseEnvelope(b)
+	if err != nil {
+		s.writeFault(w, fault("", "w:InvalidMessage", codeUnsupported, err.Error()))
+		return
+	}
+	action := env.Header.Action
+	short := action[strings.LastIndex(action, "/")+1:]
+	s.log.Debug("wsman request", "action", short, "bytes", len(b))
+	s.mu.Lock()
+	s.stats.Requests[short]++
+	s.mu.Unlock()
+
+	switch action {
+	case actionCreate:
+		s.create(w, env)
+	case actionCommand:
+		s.command(w, env)
+	case actionSend:
+		s.send(w, env)
+	case actionReceive:
+		s.receive(r.Context(), w, env)
+	case actionSignal:
+		s.signal(w, env)
+	case actionDelete:
+		s.deleteShell(w, env)
+	default:
+		s.writeFault(w, fault(env.Header.MessageID, "w:ActionNotSupported", codeUnsupported,
+			"The action is not supported by the service: "+action))
+	}
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	u, p, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	uok := subtle.ConstantTimeCompare([]byte(u), []byte(s.opts.User)) == 1
+	pok := subtle.ConstantTimeCompare([]byte(p), []byte(s.opts.Password)) == 1
+	return uok && pok
+}
+
+// drop closes the connection without an answer and forgets every shell,
+// as a host going down does.
+func (s *Server) drop(w http.ResponseWriter) {
+	s.mu.Lock()
+	s.stats.Dropped++
+	s.mu.Unlock()
+	s.dropShells()
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	conn, _, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	_ = conn.Close()
+}
+
+func (s *Server) dropShells() {
+	s.mu.Lock()
+	shells := s.shells
+	s.shells = make(map[string]*shell)
+	s.mu.Unlock()
+	for _, sh := range shells {
+		sh.terminate()
+	}
+}
+
+func (s *Server) write(w http.ResponseWriter, status int, b []byte) {
+	w.Header().Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func (s *Server) writeOK(w http.ResponseWriter, b []byte) { s.write(w, http.StatusOK, b) }
+
+// writeFault answers a fault with status 500, as Windows does.
+func (s *Server) writeFault(w http.ResponseWriter, b []byte) {
+	s.write(w, http.StatusInternalServerError, b)
+}
+
+func (s *Server) unknownShell(w http.ResponseWriter, env *envelope) {
+	s.writeFault(w, fault(env.Header.MessageID, "w:InvalidSelectors", codeInvalidSelectors,
+		"The request for the Windows Remote Shell with ShellId "+env.Header.selector("ShellId")+
+			" failed because the shell was not found on the server."))
+}
+
+func (s *Server) lookup(env *envelope) *shell {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shells[env.Header.selector("ShellId")]
+}
+
+func (s *Server) create(w http.ResponseWriter, env *envelope) {
+	if env.Body.Shell == nil {
+		s.writeFault(w, fault(env.Header.MessageID, "w:InvalidMessage", codeUnsupported, "missing rsp:Shell"))
+		return
+	}
+	sh := &shell{id: strings.ToUpper(newID()), commands: make(map[string]*runningCommand)}
+	s.mu.Lock()
+	s.shells[sh.id] = sh
+	s.mu.Unlock()
+	s.writeOK(w, createResponse(env.Header.MessageID, s.URL, sh.id))
+}
+
+func (s *Server) command(w http.ResponseWriter, env *envelope) {
+	sh := s.lookup(env)
+	if sh == nil {
+		s.unknownShell(w, env)
+		return
+	}
+	cl := env.Body.CommandLine
+	if cl == nil {
+		s.writeFault(w, fault(env.Header.MessageID, "w:InvalidMessage", codeUnsupported, "missing rsp:CommandLine"))
+		return
+	}
+	line := strings.TrimSpace(cl.Command)
+	args := make([]string, len(cl.Arguments))
+	for i, a := range cl.Arguments {
+		args[i] = strings.TrimSpace(a)
+	}
+	script, err := decodeEncodedCommand(strings.Join(append([]string{line}, args...), " "))
+	if err != nil {
+		s.writeFault(w, fault(env.Header.MessageID, "w:InternalError", codeUnsupported, err.Error()))
+		return
+	}
+	s.mu.Lock()
+	s.recorded = append(s.recorded, Recorded{Line: line, Args: args, Script: script})
+	s.mu.Unlock()
+
+	stdinR, stdinW := io.Pipe()
+	ctx, cancel := context.WithCancel(s.ctx)
+	rc := &runningCommand{
+		id:      strings.ToUpper(newID()),
+		cancel:  cancel,
+		stdinR:  stdinR,
+		stdinW:  stdinW,
+		changed: make(chan struct{}),
+	}
+	if !sh.add(rc) {
+		cancel()
+		s.unknownShell(w, env)
+		return
+	}
+	cmd := &Command{ShellID: sh.id, ID: rc.id, Line: line, Args: args, Script: script, Stdin: stdinR}
+	go rc.run(ctx, s.opts.Handler, cmd)
+	s.writeOK(w, commandResponse(env.Header.MessageID, rc.id))
+}
+
+func (s *Server) send(w http.ResponseWriter, env *envelope) {
+	sh := s.lookup(env)
+	if sh == nil || env.Body.Send == nil {
+		s.unknownShell(w, env)
+		return
+	}
+	for _, st := range env.Body.Send.Streams {
+		rc := sh.get(st.CommandID)
+		if rc == nil || st.Name != "stdin" {
+			s.writeFault(w, fault(env.Header.MessageID, "w:InvalidParameter", codeUnsupported,
+				"unknown command or stream"))
+			return
+		}
+		data, err := decodeBase64(st.Data)
+		if err != nil {
+			s.writeFault(w, fault(env.Header.MessageID, "w:InvalidParameter", codeUnsupported,
+				"stdin is not base64: "+err.Error()))
+			return
+		}
+		s.mu.Lock()
+		s.stats.StdinBytes += int64(len(data))
+		s.mu.Unlock()
+		// A command that ended or stopped reading closes its end of the
+		// pipe; what it did not read is discarded, as on Windows.
+		if len(data) > 0 {
+			_, _ = rc.stdinW.Write(data)
+		}
+		if strings.EqualFold(st.End, "true") {
+			_ = rc.stdinW.Close()
+		}
+	}
+	s.writeOK(w, sendResponse(env.Header.MessageID))
+}
+
+func (s *Server) receive(ctx context.Context, w http.ResponseWriter, env *envelope) {
+	sh := s.lookup(env)
+	if sh == nil || env.Body.Receive == nil {
+		s.unknownShell(w, env)
+		return
+	}
+	id := env.Body.Receive.DesiredStream.CommandID
+	rc := sh.get(id)
+	if rc == nil {
+		s.writeFault(w, fault(env.Header.MessageID, "w:InvalidParameter", codeUnsupported, "unknown command "+id))
+		return
+	}
+	wait := s.opts.ReceiveTimeout
+	if d := env.Header.operationTimeout(); d > 0 && d < wait {
+		wait = d
+	}
+	// Output travels base64-encoded: keep each answer well inside the
+	// envelope size the client accepts.
+	limit := s.opts.MaxEnvelopeSize
+	if n, err := strconv.Atoi(strings.TrimSpace(env.Header.MaxEnvelopeSize)); err == nil && n > 0 && n < limit {
+		limit = n
+	}
+	limit = max((limit-4096)*3/4, 1024)
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		stdout, stderr, done, code, changed := rc.take(limit)
+		if len(stdout) > 0 || len(stderr) > 0 || done {
+			s.writeOK(w, receiveResponse(env.Header.MessageID, rc.id, stdout, stderr, done, code))
+			return
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			s.writeFault(w, timedOutFault(env.Header.MessageID))
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (s *Server) signal(w http.ResponseWriter, env *envelope) {
+	sh := s.lookup(env)
+	if sh == nil || env.Body.Signal == nil {
+		s.unknownShell(w, env)
+		return
+	}
+	if rc := sh.get(env.Body.Signal.CommandID); rc != nil {
+		switch strings.TrimSpace(env.Body.Signal.Code) {
+		case signalTerminate, signalCtrlC, signalCtrlBreak:
+			rc.terminate()
+		}
+	}
+	s.writeOK(w, signalResponse(env.Header.MessageID))
+}
+
+func (s *Server) deleteShell(w http.ResponseWriter, env *envelope) {
+	id := env.Header.selector("ShellId")
+	s.mu.Lock()
+	sh := s.shells[id]
+	delete(s.shells, id)
+	s.mu.Unlock()
+	if sh == nil {
+		s.unknownShell(w, env)
+		return
+	}
+	sh.terminate()
+	s.writeOK(w, deleteResponse(env.Header.MessageID))
+}
+
+// shell is an open remote shell and its commands.
+type shell struct {
+	id       string
+	mu       sync.Mutex
+	closed   bool
+	commands map[string]*runningCommand
+}
+
+func (sh *shell) add(rc *runningCommand) bool {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.closed {
+		return false
+	}
+	sh.commands[rc.id] = rc
+	return true
+}
+
+func (sh *shell) get(id string) *runningCommand {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.commands[id]
+}
+
+func (sh *shell) terminate() {
+	sh.mu.Lock()
+	sh.closed = true
+	cmds := make([]*runningCommand, 0, len(sh.commands))
+	for _, rc := range sh.commands {
+		cmds = append(cmds, rc)
+	}
+	sh.mu.Unlock()
+	for _, rc := range cmds {
+		rc.terminate()
+	}
+}
+
+// runningCommand is the endpoint's side of one command: its stdin pipe,
+// buffered output and final state.
+type runningCommand struct {
+	id     string
+	cancel context.CancelFunc
+	stdinR *io.PipeReader
+	stdinW *io.PipeWriter
+
+	mu       sync.Mutex
+	stdout   bytes.Buffer
+	stderr   bytes.Buffer
+	done     bool
+	exitCode int
+	changed  chan struct{} // closed and replaced on every change
+}
+
+func (rc *runningCommand) run(ctx context.Context, h Handler, cmd *Command) {
+	code := h.ServeCommand(ctx, cmd, streamWriter{rc, &rc.stdout}, streamWriter{rc, &rc.stderr})
+	_ = rc.stdinR.CloseWithError(io.ErrClosedPipe)
+	rc.cancel()
+	rc.mu.Lock()
+	rc.done = true
+	rc.exitCode = code
+	rc.notifyLocked()
+	rc.mu.Unlock()
+}
+
+func (rc *runningCommand) terminate() {
+	rc.cancel()
+	_ = rc.stdinW.CloseWithError(io.ErrClosedPipe)
+}
+
+func (rc *runningCommand) notifyLocked() {
+	close(rc.changed)
+	rc.changed = make(chan struct{})
+}
+
+// take removes up to limit bytes of buffered output. done is reported only
+// once every byte was taken.
+func (rc *runningCommand) take(limit int) (stdout, stderr []byte, done bool, code int, changed <-chan struct{}) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	stdout = bytes.Clone(rc.stdout.Next(limit))
+	stderr = bytes.Clone(rc.stderr.Next(limit - len(stdout)))
+	done = rc.done && rc.stdout.Len() == 0 && rc.stderr.Len() == 0
+	return stdout, stderr, done, rc.exitCode, rc.changed
+}
+
+// streamWriter appends a command's output to one of its buffers.
+type streamWriter struct {
+	rc  *runningCommand
+	buf *bytes.Buffer
+}
+
+func (w streamWriter) Write(p []byte) (int, error) {
+	w.rc.mu.Lock()
+	defer w.rc.mu.Unlock()
+	if w.rc.done {
+		return 0, errors.New("winrmtest: write after the command ended")
+	}
+	w.buf.Write(p)
+	w.rc.notifyLocked()
+	return len(p), nil
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+func encodeBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func decodeBase64(b []byte) ([]byte, error) {
+	b = bytes.TrimSpace(b)
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(b)))
+	n, err := base64.StdEncoding.Decode(out, b)
+	if err != nil {
+		return nil, fmt.Errorf("decode base64: %w", err)
+	}
+	return out[:n], nil
+}
