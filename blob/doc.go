@@ -1,0 +1,26 @@
+// Package blob stores package archives: uploads waiting to be published
+// and the published versions of the library.
+//
+// A Store is opened from a URL:
+//
+//	file:///var/lib/packflow/blobs   a directory (the default, under the data dir)
+//	mem://                           process memory (tests, packflow dev)
+//
+// Keys are slash-separated relative paths such as "uploads/<id>.zip" or
+// "packages/<uuid>/<version>/<upload id>.zip"; each segment uses letters,
+// digits and ". _ - +" only, so a key can never leave the store.
+//
+// Put streams a reader into the store while computing its size and sha256.
+// The blob appears atomically (file stores write a temporary file next to
+// the target and rename it): readers see the old blob or the new one,
+// never a part. A Put that exceeds its MaxSize fails with ErrTooLarge and
+// leaves nothing behind.
+//
+// Open returns an Object that reads sequentially, at offsets (zip readers
+// need io.ReaderAt) and seeks (http.ServeContent), so one handle serves
+// validation, copying and downloads.
+//
+// S3-compatible and GCS stores for fleets are future work: they fit behind
+// the same backend interface (Put maps to a multipart upload, Open to
+// ranged GETs) without changing callers.
+package blob
