@@ -113,11 +113,13 @@ func checkZip(ctx context.Context, r io.ReaderAt, size int64, t *tree) (*Package
 			continue
 		}
 		isManifest := t.addFile(clean, int64(f.UncompressedSize64), entryPerm(f))
-		var keep *bytes.Buffer
+		var keep *cappedBuffer
+		var w io.Writer
 		if isManifest {
-			keep = &bytes.Buffer{}
+			keep = &cappedBuffer{max: MaxManifestSize}
+			w = keep
 		}
-		n, err := readEntry(f, buf, keep, t, total)
+		n, err := copyEntry(f, buf, w, t, total, size)
 		total += n
 		t.files[len(t.files)-1].Size = n
 		if err != nil {
@@ -174,10 +176,17 @@ func entryPerm(f *zip.File) fs.FileMode {
 
 var errTotal = errors.New("total size limit reached")
 
-// readEntry decompresses one entry into buf (and keep, when not nil),
-// enforcing the ratio and total size limits on the bytes actually produced,
-// and reports what goes wrong. It returns the bytes produced.
-func readEntry(f *zip.File, buf []byte, keep *bytes.Buffer, t *tree, total int64) (int64, error) {
+// writeError marks a failure of the destination rather than of the archive.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// copyEntry decompresses one entry into w (nil discards), enforcing the
+// ratio and total size limits on the bytes actually produced, and reports
+// archive problems in t. It returns the bytes produced and an error that is
+// errTotal, errRatio, a *writeError, or the reason the entry is unreadable.
+func copyEntry(f *zip.File, buf []byte, w io.Writer, t *tree, total, archiveSize int64) (int64, error) {
 	rc, err := f.Open()
 	if err != nil {
 		t.rep.errorf(f.Name, 0, RuleArchiveUnsupported, "the entry cannot be opened (%v); re-create the zip", err)
@@ -186,13 +195,11 @@ func readEntry(f *zip.File, buf []byte, keep *bytes.Buffer, t *tree, total int64
 	defer rc.Close()
 	var n int64
 	limit := t.lim.MaxTotalSize - total
-	ratioAt := max(t.lim.RatioMinSize, int64(f.CompressedSize64)*t.lim.MaxRatio)
+	compressed := min(int64(f.CompressedSize64), archiveSize)
+	ratioAt := max(t.lim.RatioMinSize, compressed*t.lim.MaxRatio)
 	for {
 		k, err := rc.Read(buf)
 		n += int64(k)
-		if keep != nil && keep.Len() <= MaxManifestSize {
-			keep.Write(buf[:k])
-		}
 		switch {
 		case n > limit:
 			t.rep.errorf(f.Name, 0, RuleArchiveUncompressed,
@@ -203,6 +210,11 @@ func readEntry(f *zip.File, buf []byte, keep *bytes.Buffer, t *tree, total int64
 				"the entry expands more than %d times its compressed size; this looks like a zip bomb, so store the file as it is", t.lim.MaxRatio)
 			return n, errRatio
 		}
+		if w != nil && k > 0 {
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return n, &writeError{werr}
+			}
+		}
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}
@@ -211,6 +223,19 @@ func readEntry(f *zip.File, buf []byte, keep *bytes.Buffer, t *tree, total int64
 			return n, err
 		}
 	}
+}
+
+// cappedBuffer keeps at most max+1 bytes, enough to tell "too large".
+type cappedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max + 1 - c.Len(); room > 0 {
+		c.Buffer.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
 }
 
 var errRatio = errors.New("ratio limit reached")

@@ -75,7 +75,7 @@ func (w walker) requires(n *node, path string) []Requirement {
 	for i, k := range pkgs {
 		p := fmt.Sprintf("%s/Package[%d]", path, i+1)
 		a := w.attrs(k, p, "UUID", "Version", "Name")
-		r := Requirement{Name: collapse(a["Name"]), Version: strings.TrimSpace(a["Version"])}
+		r := Requirement{Name: collapse(a["Name"]), Version: strings.TrimSpace(a["Version"]), Line: k.line}
 		id, ok := parseGUID(strings.TrimSpace(a["UUID"]))
 		if !ok {
 			w.rep.errorf(p+"/@UUID", k.line, RuleRequiresUUID,
@@ -251,7 +251,7 @@ func (w walker) options(n *node, path string, p *Parameter, typeOK bool) {
 		case seen[o.Value]:
 			w.rep.errorf(op+"/@Value", k.line, RuleParamOptionDuplicate, "option value %q appears twice; make each Value unique", o.Value)
 		case p.Type == TypeMultiSelect && strings.Contains(o.Value, ","):
-			w.rep.errorf(op+"/@Value", k.line, RuleParamOptionValue,
+			w.rep.errorf(op+"/@Value", k.line, RuleParamOptionComma,
 				"MultiSelect option value %q contains a comma, which separates the chosen values; remove the comma", o.Value)
 		default:
 			seen[o.Value] = true

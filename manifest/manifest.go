@@ -40,6 +40,8 @@ type Requirement struct {
 	// Version is a constraint such as ">=1.2.0 <2.0.0" or "^1.2"; "" allows
 	// any version.
 	Version string `json:"version,omitempty"`
+	// Line is the manifest line of the <Package> element.
+	Line int `json:"-"`
 }
 
 // Constraint parses the requirement's version constraint.

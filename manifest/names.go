@@ -3,6 +3,7 @@ package manifest
 import (
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -127,6 +128,7 @@ func (t *tree) finish() *Manifest {
 	}
 	t.duplicates(mode.OS() == "windows")
 	t.executables(m)
+	slices.SortStableFunc(t.files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	t.rep.sort()
 	return m
 }

@@ -84,9 +84,9 @@ func parseManifest(b []byte, rep *Report) *Manifest {
 		rep.errorf("/Manifest", root.line, RuleManifestElementMissing,
 			"<Execution> is missing; add <Execution> with <Mode> and <Command>")
 	}
-	for _, r := range m.Metadata.Requires {
+	for i, r := range m.Metadata.Requires {
 		if r.UUID != "" && r.UUID == m.Metadata.UUID {
-			rep.errorf("/Manifest/Metadata/Requires", 0, RuleRequiresSelf,
+			rep.errorf(fmt.Sprintf("/Manifest/Metadata/Requires/Package[%d]/@UUID", i+1), r.Line, RuleRequiresSelf,
 				"the package requires itself (%s); remove that <Package>", r.UUID)
 		}
 	}

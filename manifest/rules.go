@@ -51,6 +51,7 @@ const (
 	RuleParamOptionName        = "parameter.option.name"
 	RuleParamOptionValue       = "parameter.option.value"
 	RuleParamOptionDuplicate   = "parameter.option.duplicate"
+	RuleParamOptionComma       = "parameter.option.comma"   // MultiSelect value holding a comma
 	RuleParamOptionIgnored     = "parameter.option.ignored" // warning: <Option> on another type
 	RuleParamSystemPrompted    = "parameter.system.prompted"
 
