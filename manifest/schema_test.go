@@ -21,7 +21,7 @@ var xsdDecidable = map[string]bool{
 	RuleParamVariableFormat: true, RuleParamVariableDuplicate: true, RuleParamDefaultEmpty: true, RuleParamPrompt: true,
 	RuleParamGlobal: true, RuleParamRequired: true, RuleParamOptionName: true, RuleParamOptionValue: true,
 	RuleParamOptionDuplicate: true,
-	RuleModeMissing: true, RuleModeUnknown: true, RuleCommandMissing: true, RulePersistent: true, RuleRebootOnSuccess: true,
+	RuleModeMissing:          true, RuleModeUnknown: true, RuleCommandMissing: true, RulePersistent: true, RuleRebootOnSuccess: true,
 	RuleTimeoutFormat: true,
 }
 
