@@ -1,0 +1,263 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/packflow/packflow/remote"
+)
+
+// DefaultWaitDelay is how long Run waits for output pipes after killing a
+// cancelled command.
+const DefaultWaitDelay = 5 * time.Second
+
+// Options configures a Communicator.
+type Options struct {
+	// Shell is the POSIX shell commands run under; default /bin/sh.
+	Shell string
+	// WaitDelay bounds waiting for output after a cancelled command was
+	// killed; default DefaultWaitDelay.
+	WaitDelay time.Duration
+	// Logger receives events; default discards.
+	Logger *slog.Logger
+}
+
+// Communicator runs commands on the local host. It is safe for concurrent
+// use.
+type Communicator struct {
+	opts   Options
+	closed atomic.Bool
+}
+
+var _ remote.Communicator = (*Communicator)(nil)
+
+// ErrClosed is returned by a Communicator used after Close.
+var ErrClosed = errors.New("local: communicator closed")
+
+// New returns a Communicator for the local host. Only call it when the
+// configuration allows local execution (PACKFLOW_ALLOW_LOCAL=true).
+func New(opts Options) *Communicator {
+	if opts.Shell == "" {
+		opts.Shell = "/bin/sh"
+	}
+	if opts.WaitDelay <= 0 {
+		opts.WaitDelay = DefaultWaitDelay
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return &Communicator{opts: opts}
+}
+
+func (c *Communicator) check(ctx context.Context, op string) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return ctxErr(op, err)
+	}
+	return nil
+}
+
+func ctxErr(op string, err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("local: %s: %w: %w", op, remote.ErrTimeout, err)
+	}
+	return fmt.Errorf("local: %s: %w", op, err)
+}
+
+// Run runs cmd under the shell in its own process group and waits for it.
+// Cancelling ctx kills the whole group.
+func (c *Communicator) Run(ctx context.Context, cmd *remote.Cmd) error {
+	if cmd == nil {
+		return errors.New("local: run: nil command")
+	}
+	if cmd.Shell != "" && cmd.Shell != remote.ShellPOSIX {
+		return fmt.Errorf("local: run: %w: shell %q", remote.ErrUnsupported, cmd.Shell)
+	}
+	if err := c.check(ctx, "run"); err != nil {
+		return err
+	}
+	p := exec.Command(c.opts.Shell, "-c", cmd.Command)
+	p.Dir = cmd.Dir
+	p.Stdin, p.Stdout, p.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
+	p.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.WaitDelay = c.opts.WaitDelay
+	if err := p.Start(); err != nil {
+		return fmt.Errorf("local: run: %w", err)
+	}
+	pgid := p.Process.Pid
+	stop := context.AfterFunc(ctx, func() {
+		// The negative pid addresses the whole process group.
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	})
+	err := p.Wait()
+	if !stop() {
+		return ctxErr("run", ctx.Err())
+	}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exit):
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return &remote.ExitError{Code: -1, Signal: ws.Signal().String()}
+		}
+		return &remote.ExitError{Code: exit.ExitCode()}
+	default:
+		return fmt.Errorf("local: run: %w", err)
+	}
+}
+
+// Upload copies the tree src into dst, creating dst (and missing parents)
+// with mode 0700 and keeping the modes of files and directories.
+func (c *Communicator) Upload(ctx context.Context, src, dst string) error {
+	if err := c.check(ctx, "upload"); err != nil {
+		return err
+	}
+	if dst == "" {
+		return errors.New("local: upload: empty destination")
+	}
+	info, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("local: upload: %w", err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("local: upload: %s is not a directory", src)
+	}
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return fmt.Errorf("local: upload: %w", err)
+	}
+	type dirMode struct {
+		path string
+		mode fs.FileMode
+	}
+	var dirs []dirMode
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		if rel == "." {
+			return nil
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		switch {
+		case d.IsDir():
+			if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return err
+			}
+			// Writable until the end, whatever the final mode.
+			dirs = append(dirs, dirMode{target, mode})
+			return os.Chmod(target, 0o700)
+		case d.Type().IsRegular():
+			return copyFile(p, target, mode)
+		case d.Type()&fs.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			_ = os.Remove(target)
+			return os.Symlink(link, target)
+		default:
+			return fmt.Errorf("%s: unsupported file type %s", p, d.Type())
+		}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctxErr("upload", ctx.Err())
+		}
+		return fmt.Errorf("local: upload: %w", err)
+	}
+	for _, d := range slices.Backward(dirs) {
+		if err := os.Chmod(d.path, d.mode); err != nil {
+			return fmt.Errorf("local: upload: %w", err)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		_ = out.Close()
+		return err
+	}
+	if err := out.Chmod(mode); err != nil {
+		_ = out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// Remove deletes path and everything below it, read-only directories
+// included. It refuses an empty path and the root directory.
+func (c *Communicator) Remove(ctx context.Context, path string) error {
+	if err := c.check(ctx, "remove"); err != nil {
+		return err
+	}
+	if path == "" {
+		return errors.New("local: remove: empty path")
+	}
+	switch filepath.Clean(path) {
+	case "/", ".", "..":
+		return fmt.Errorf("local: remove: refusing to remove %q", path)
+	}
+	err := os.RemoveAll(path)
+	if err != nil && errors.Is(err, fs.ErrPermission) {
+		// Open read-only directories, then try again.
+		_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				_ = os.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		err = os.RemoveAll(path)
+	}
+	if err != nil {
+		return fmt.Errorf("local: remove: %w", err)
+	}
+	return nil
+}
+
+// Reboot is not supported on the local host.
+func (c *Communicator) Reboot(context.Context, remote.RebootOptions) error {
+	return fmt.Errorf("local: reboot: %w: packflow does not reboot the worker's own host", remote.ErrUnsupported)
+}
+
+// Close marks the Communicator closed; later calls fail with ErrClosed. It
+// is safe to call more than once.
+func (c *Communicator) Close() error {
+	c.closed.Store(true)
+	return nil
+}

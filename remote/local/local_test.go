@@ -1,0 +1,67 @@
+package local_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/packflow/packflow/remote"
+	"github.com/packflow/packflow/remote/local"
+	"github.com/packflow/packflow/remote/remotetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestConformance(t *testing.T) {
+	remotetest.Run(t, func(*testing.T) remote.Communicator {
+		return local.New(local.Options{})
+	}, remotetest.Capabilities{RebootUnsupported: true})
+}
+
+func TestUnsupportedShell(t *testing.T) {
+	c := local.New(local.Options{})
+	err := c.Run(t.Context(), &remote.Cmd{Command: "Get-Date", Shell: remote.ShellPowerShell})
+	if !errors.Is(err, remote.ErrUnsupported) || !remote.Permanent(err) {
+		t.Errorf("Run of a PowerShell command = %v, want remote.ErrUnsupported", err)
+	}
+}
+
+func TestKilledBySignal(t *testing.T) {
+	c := local.New(local.Options{})
+	err := c.Run(t.Context(), &remote.Cmd{Command: "kill -TERM $$"})
+	var exit *remote.ExitError
+	if !errors.As(err, &exit) || exit.Code != -1 || exit.Signal == "" {
+		t.Errorf("Run of a self-killed shell = %v, want an ExitError with a signal", err)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	c := local.New(local.Options{})
+	_ = c.Close()
+	if err := c.Run(context.Background(), &remote.Cmd{Command: "true"}); !errors.Is(err, local.ErrClosed) {
+		t.Errorf("Run after Close = %v, want local.ErrClosed", err)
+	}
+}
+
+func TestUploadCopiesSymlinks(t *testing.T) {
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "target"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("target", filepath.Join(src, "link")); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	if err := local.New(local.Options{}).Upload(t.Context(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.Readlink(filepath.Join(dst, "link")); err != nil || got != "target" {
+		t.Errorf("Readlink = %q, %v; want target", got, err)
+	}
+}
