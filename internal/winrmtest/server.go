@@ -174,6 +174,9 @@ func start(opts Options, useTLS bool) *Server {
 		HTTPS:  useTLS,
 	}
 	s.ts = httptest.NewUnstartedServer(s)
+	// TLS handshake failures of clients that reject the certificate are
+	// expected in tests: log them at debug level, not on stderr.
+	s.ts.Config.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	if useTLS {
 		s.ts.StartTLS()
 		s.CACertPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.ts.Certificate().Raw})

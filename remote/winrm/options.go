@@ -1,0 +1,157 @@
+package winrm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Auth names an authentication scheme.
+type Auth string
+
+// Authentication schemes.
+const (
+	// AuthBasic sends the credentials with every request (use HTTPS).
+	AuthBasic Auth = "basic"
+	// AuthNTLM negotiates NTLMv2 and falls back to Basic when the server
+	// offers only Basic.
+	AuthNTLM Auth = "ntlm"
+)
+
+// Defaults of Options.
+const (
+	DefaultHTTPSPort        = 5986
+	DefaultHTTPPort         = 5985
+	DefaultTimeout          = 30 * time.Second
+	DefaultOperationTimeout = 20 * time.Second
+	// DefaultMaxEnvelopeSize matches Windows' default MaxEnvelopeSizekb
+	// (500) since Windows Server 2012.
+	DefaultMaxEnvelopeSize   = 500 * 1024
+	DefaultRebootPoll        = 2 * time.Second
+	DefaultRebootPollMax     = 30 * time.Second
+	DefaultRebootTimeout     = 15 * time.Minute
+	minMaxEnvelopeSize       = 16 * 1024
+	envelopeHeadroom         = 4 * 1024
+	defaultCleanupTimeout    = 10 * time.Second
+	maxCommandLine           = 8191 // cmd.exe's limit
+	maxFaultBody             = 64 * 1024
+	defaultReceiveBodyFactor = 2
+)
+
+// Options configure a Client. Host, User and Password are required.
+type Options struct {
+	// Host is the name or address of the server.
+	Host string
+	// Port defaults to 5986 with HTTPS and 5985 without.
+	Port int
+	// HTTPS selects TLS. Without it credentials and data cross the network
+	// in clear text (Basic): meant for tests.
+	HTTPS bool
+	// Insecure skips certificate verification. Set it only for a server
+	// explicitly recorded as such; never by default.
+	Insecure bool
+	// CACertPEM, when set, replaces the system roots for verifying the
+	// server certificate (a private CA or a pinned self-signed cert).
+	CACertPEM []byte
+	// TLSServerName overrides the name checked in the certificate
+	// (default Host).
+	TLSServerName string
+	// Auth is AuthBasic (default) or AuthNTLM.
+	Auth Auth
+	// User and Password are the credentials ("DOMAIN\user" for NTLM
+	// domain accounts).
+	User, Password string
+	// Timeout bounds connecting to the server (TCP and TLS handshake) and
+	// waiting for the headers of an answer beyond the OperationTimeout
+	// (default 30s).
+	Timeout time.Duration
+	// OperationTimeout is the WS-Management OperationTimeout: how long the
+	// server may hold a Receive when there is no output (default 20s).
+	OperationTimeout time.Duration
+	// MaxEnvelopeSize is the server's MaxEnvelopeSizekb×1024 in bytes: the
+	// largest message sent and accepted (default 500 KiB). Uploads size
+	// their chunks from it.
+	MaxEnvelopeSize int
+	// RebootPoll is the first delay between reconnection attempts after a
+	// reboot; it doubles up to RebootPollMax (defaults 2s and 30s).
+	RebootPoll, RebootPollMax time.Duration
+	// Logger receives the client's logs (default: discarded).
+	Logger *slog.Logger
+	// DialContext replaces the TCP dialer (bastions, tests). Ignored when
+	// Transport is set.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Transport replaces the whole HTTP transport, TLS included. NTLM still
+	// wraps it when Auth is AuthNTLM.
+	Transport http.RoundTripper
+}
+
+// withDefaults validates o and fills in its defaults.
+func (o Options) withDefaults() (Options, error) {
+	if o.Host == "" {
+		return o, errors.New("winrm: Options.Host is required")
+	}
+	if o.User == "" {
+		return o, errors.New("winrm: Options.User is required")
+	}
+	switch o.Auth {
+	case "":
+		o.Auth = AuthBasic
+	case AuthBasic, AuthNTLM:
+	default:
+		return o, fmt.Errorf("winrm: unknown Options.Auth %q", o.Auth)
+	}
+	if o.Insecure && !o.HTTPS {
+		return o, errors.New("winrm: Options.Insecure needs HTTPS")
+	}
+	if len(o.CACertPEM) > 0 && !o.HTTPS {
+		return o, errors.New("winrm: Options.CACertPEM needs HTTPS")
+	}
+	if o.Port == 0 {
+		o.Port = DefaultHTTPPort
+		if o.HTTPS {
+			o.Port = DefaultHTTPSPort
+		}
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return o, fmt.Errorf("winrm: Options.Port %d out of range", o.Port)
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.OperationTimeout <= 0 {
+		o.OperationTimeout = DefaultOperationTimeout
+	}
+	if o.OperationTimeout < time.Second {
+		o.OperationTimeout = time.Second // WS-Management counts in seconds here
+	}
+	if o.MaxEnvelopeSize == 0 {
+		o.MaxEnvelopeSize = DefaultMaxEnvelopeSize
+	}
+	if o.MaxEnvelopeSize < minMaxEnvelopeSize {
+		return o, fmt.Errorf("winrm: Options.MaxEnvelopeSize %d below %d bytes", o.MaxEnvelopeSize, minMaxEnvelopeSize)
+	}
+	if o.RebootPoll <= 0 {
+		o.RebootPoll = DefaultRebootPoll
+	}
+	if o.RebootPollMax <= 0 {
+		o.RebootPollMax = DefaultRebootPollMax
+	}
+	if o.RebootPollMax < o.RebootPoll {
+		o.RebootPollMax = o.RebootPoll
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// stdinChunk is the largest number of stdin bytes one Send may carry: the
+// envelope minus headroom for the SOAP headers, then 3/4 of it because
+// stdin travels base64-encoded.
+func (o Options) stdinChunk() int {
+	return (o.MaxEnvelopeSize - envelopeHeadroom) / 4 * 3
+}
