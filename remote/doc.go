@@ -39,13 +39,15 @@
 //     For cmd.exe and PowerShell a backslash is plain text (a path
 //     separator) and there is no escape character: write a quote inside
 //     the other kind of quotes. The operators are ; && || | > >> < 2> 2>>
-//     2>&1 and >&2, recognised outside quotes only (inside quotes they are
-//     text); 2> and its kin only at the start of a word. Everything else,
-//     including $, `, *, ~, # and a single &, is text: templates do not
-//     expand variables, globs or subshells of the target shell, with one
+//     2>&1 and >&2, and for cmd.exe also a single &, recognised outside
+//     quotes only (inside quotes they are text); 2> and its kin only at
+//     the start of a word. Everything else, including $, `, *, ~, # and,
+//     for sh and PowerShell, a single &, is text: templates do not expand
+//     variables, globs or subshells of the target shell, with one
 //     exception for cmd.exe described below.
 //  2. Each ${Name} is replaced by the value of Name as literal text.
-//     Names hold letters, digits, '_', '.' and '-'. References are found
+//     Names hold letters, digits, '_', '.' and '-'; spaces around the
+//     name inside the braces are ignored. References are found
 //     everywhere in the template, inside single and double quotes too, as
 //     users of the original package format expect; a backslash cannot
 //     escape one. The value stays inside the word it was placed in and is
@@ -93,7 +95,9 @@
 // A quoted word is a single-quoted string with each single quote doubled
 // (QuotePowerShell); PowerShell also reads the typographic quotes U+2018
 // to U+201B as single quotes, and they are doubled too. The program of
-// every command is invoked with the call operator: & 'program' args.
+// every command is invoked with the call operator: & 'program' args. A
+// template may write the call operator (& or .) before its program
+// itself; it is taken as that one call operator.
 // Bare words that PowerShell could read as numbers (1kb is 1024) are
 // quoted. A value holding NUL is refused. Windows PowerShell 5.1 lacks
 // && and || and reserves <; templates using them for PowerShell are

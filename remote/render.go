@@ -171,7 +171,7 @@ func render(template string, opts RenderOptions, checkOnly bool) (Rendered, erro
 	default:
 		return Rendered{}, fmt.Errorf("%w: unknown shell %q", ErrInvalidTemplate, opts.Shell)
 	}
-	toks, problems := lex(template, opts.Shell == ShellPOSIX, true)
+	toks, problems := lex(template, opts.Shell, true)
 	if len(problems) > 0 {
 		return Rendered{}, &RenderError{Problems: problems}
 	}
@@ -227,6 +227,9 @@ func parse(toks []token, sh Shell) ([]command, []RenderProblem) {
 	hasProgram := false
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
+		if t.op == "" && !hasProgram && sh == ShellPowerShell && isCallOperator(t) && i+1 < len(toks) && toks[i+1].op == "" {
+			continue // Render invokes every program with & itself.
+		}
 		if t.op == "" {
 			r := roleArg
 			if !hasProgram {
@@ -239,7 +242,7 @@ func parse(toks []token, sh Shell) ([]command, []RenderProblem) {
 			add(RuleUnsupportedOperator, t.offset, "%s has no %s operator (offset %d)", shellName(sh), t.op, t.offset)
 		}
 		switch t.op {
-		case ";", "&&", "||", "|":
+		case ";", "&", "&&", "||", "|":
 			if !hasProgram {
 				add(RuleSyntax, t.offset, "%s at offset %d has no command before it", t.op, t.offset)
 			}
@@ -265,14 +268,21 @@ func parse(toks []token, sh Shell) ([]command, []RenderProblem) {
 		add(RuleSyntax, cur.items[0].tok.offset, "redirection at offset %d has no command", cur.items[0].tok.offset)
 	case len(cmds) == 0:
 		add(RuleSyntax, 0, "the command is empty")
-	case cmds[len(cmds)-1].sep.op == ";":
-		// A trailing ; ends the last command and means nothing more.
+	case cmds[len(cmds)-1].sep.op == ";" || cmds[len(cmds)-1].sep.op == "&":
+		// A trailing ; (or & for cmd.exe) ends the last command and
+		// means nothing more.
 		cmds[len(cmds)-1].sep = token{}
 	default:
 		last := cmds[len(cmds)-1].sep
 		add(RuleSyntax, last.offset, "%s at offset %d has no command after it", last.op, last.offset)
 	}
 	return cmds, problems
+}
+
+// isCallOperator reports whether t is the word & or . that PowerShell
+// templates may put before a script to run it.
+func isCallOperator(t token) bool {
+	return len(t.segs) == 1 && !t.segs[0].variable && (t.segs[0].text == "&" || t.segs[0].text == ".")
 }
 
 // unsupported reports whether sh lacks op. Windows PowerShell 5.1 has no

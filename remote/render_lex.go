@@ -23,8 +23,9 @@ type token struct {
 
 // operators lists the operators of the template language, longest first
 // among those sharing a prefix. Those starting with a digit are operators
-// only at the start of a word.
-var operators = []string{"2>&1", "2>>", "2>", ">&2", ">>", "&&", "||", ">", "<", "|", ";"}
+// only at the start of a word. A single & is an operator in cmd.exe
+// templates only, where it runs commands in turn.
+var operators = []string{"2>&1", "2>>", "2>", ">&2", ">>", "&&", "||", ">", "<", "|", ";", "&"}
 
 // lexer splits a command template into words and operators.
 type lexer struct {
@@ -35,16 +36,19 @@ type lexer struct {
 	escapes bool
 	// substitute turns on ${Var} references. Off, ${ is plain text.
 	substitute bool
+	// amp makes a single & an operator (cmd.exe).
+	amp bool
 
 	tokens   []token
 	word     *token // the word being read, nil between words
 	problems []RenderProblem
 }
 
-// lex splits src into tokens. It stops at the first problem that leaves
-// the rest of src meaningless (an unclosed ${ or quote).
-func lex(src string, escapes, substitute bool) ([]token, []RenderProblem) {
-	l := &lexer{src: src, escapes: escapes, substitute: substitute}
+// lex splits src, a template for sh, into tokens. It stops at the first
+// problem that leaves the rest of src meaningless (an unclosed ${ or
+// quote).
+func lex(src string, sh Shell, substitute bool) ([]token, []RenderProblem) {
+	l := &lexer{src: src, escapes: sh == ShellPOSIX, substitute: substitute, amp: sh == ShellCmd}
 	l.run()
 	return l.tokens, l.problems
 }
@@ -89,7 +93,7 @@ func (l *lexer) reference(i int) int {
 		l.problem(RuleUnclosedVariable, "", i, "unclosed ${ at offset %d", i)
 		return -1
 	}
-	name := l.src[i+2 : i+2+end]
+	name := strings.TrimSpace(l.src[i+2 : i+2+end])
 	l.startWord(i)
 	if !validVariableName(name) {
 		l.problem(RuleInvalidVariable, name, i, "invalid variable name %q at offset %d", name, i)
@@ -161,7 +165,7 @@ func (l *lexer) operatorAt(i int) string {
 		if !strings.HasPrefix(l.src[i:], op) {
 			continue
 		}
-		if op[0] == '2' && l.word != nil {
+		if op[0] == '2' && l.word != nil || op == "&" && !l.amp {
 			continue
 		}
 		return op
@@ -203,7 +207,8 @@ func (l *lexer) quoted(i int) int {
 }
 
 // validVariableName reports whether name may be referenced as ${name}:
-// letters, digits, '_', '.' and '-', as in T3.Server.Name.
+// letters, digits, '_', '.' and '-', as in T3.Server.Name. Spaces around
+// the name inside the braces are ignored before.
 func validVariableName(name string) bool {
 	if name == "" {
 		return false

@@ -80,6 +80,9 @@ func TestRender(t *testing.T) {
 		{"ps numbers quoted", ShellPowerShell, `x 1kb -1 .5 0x10 v1`, nil, `& 'x' '1kb' '-1' '.5' '0x10' v1`},
 		{"ps special characters quoted", ShellPowerShell, `x a,b @c $d`, nil, `& 'x' 'a,b' '@c' '$d'`},
 		{"ps multiselect", ShellPowerShell, `x ${Multi}`, nil, `& 'x' 'a,b c'`},
+		{"ps call operator in template", ShellPowerShell, `& .\setup.ps1 ${Quote}; . /x.ps1`, nil,
+			`& '.\setup.ps1' 'it''s' ; & '.\x.ps1'`},
+		{"ps spaces inside braces", ShellPowerShell, `x ${ Port }`, nil, `& 'x' '8080'`},
 
 		// cmd.exe.
 		{"cmd package script", ShellCmd, `/dir/my.cmd ${Port}`, nil, `"dir\my.cmd" "8080"`},
@@ -93,6 +96,8 @@ func TestRender(t *testing.T) {
 		{"cmd template percent kept", ShellCmd, `echo %TEMP%`, nil, `echo "%TEMP%"`},
 		{"cmd single quote value", ShellCmd, `echo ${Quote}`, nil, `echo "it's"`},
 		{"cmd multiselect", ShellCmd, `echo ${Multi}`, nil, `echo "a,b c"`},
+		{"cmd ampersand runs in turn", ShellCmd, `a.cmd & b.cmd&c &`, nil, `a.cmd & b.cmd & c`},
+		{"sh ampersand is text", ShellPOSIX, `a & b&c`, nil, `a '&' 'b&c'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -276,6 +281,7 @@ func TestVariables(t *testing.T) {
 		{`install.sh -p ${Port} --name "${Name}"`, []string{"Port", "Name"}, false},
 		{`/dir/my.cmd ${My.Custom.Value} '${T3.Server.Name}' ${Port}${Port}`, []string{"My.Custom.Value", "T3.Server.Name", "Port"}, false},
 		{`x ${install-ad.Domain_1}`, []string{"install-ad.Domain_1"}, false},
+		{`x ${ Port } ${Port}`, []string{"Port"}, false},
 		{`no variables $HOME {x}`, nil, false},
 		{`x ${A} ${`, []string{"A"}, true},
 		{`x ${a b}`, nil, true},
