@@ -59,13 +59,21 @@ func CheckArchive(ctx context.Context, r io.ReaderAt, size int64, limits Limits)
 
 // ioTrap wraps a ReaderAt and remembers its first real error, so that a zip
 // error caused by failing storage is told apart from a corrupt archive.
+// Reads outside the archive, which only corrupt headers ask for, fail
+// without being remembered.
 type ioTrap struct {
-	r   io.ReaderAt
-	mu  sync.Mutex
-	err error
+	r    io.ReaderAt
+	size int64
+	mu   sync.Mutex
+	err  error
 }
 
+var errOutside = errors.New("read outside the archive")
+
 func (t *ioTrap) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > t.size {
+		return 0, errOutside
+	}
 	n, err := t.r.ReadAt(p, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		t.mu.Lock()
@@ -84,7 +92,7 @@ func (t *ioTrap) failed() error {
 }
 
 func checkZip(ctx context.Context, r io.ReaderAt, size int64, t *tree) (*Package, error) {
-	trap := &ioTrap{r: r}
+	trap := &ioTrap{r: r, size: size}
 	zr, err := zip.NewReader(trap, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		if ioErr := trap.failed(); ioErr != nil {

@@ -31,7 +31,7 @@ func Extract(ctx context.Context, r io.ReaderAt, size int64, dst string, limits 
 		t.rep.errorf("", 0, RuleArchiveSize, "the archive has %d bytes, more than the limit of %d", size, t.lim.MaxArchiveSize)
 		return t.rep.Err()
 	}
-	trap := &ioTrap{r: r}
+	trap := &ioTrap{r: r, size: size}
 	zr, err := zip.NewReader(trap, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		if ioErr := trap.failed(); ioErr != nil {
