@@ -107,9 +107,9 @@
 //
 // When the program is a batch file (.cmd or .bat), Windows starts it in
 // cmd.exe, and PowerShell writes arguments without spaces onto that
-// command line unquoted. Values passed to a batch file from PowerShell
-// are therefore refused when they hold any of " % ! ^ & | < > ( ) CR LF
-// or NUL.
+// command line unquoted. Values passed from PowerShell to a batch file or
+// to cmd.exe itself are therefore refused when they hold any of " % ! ^
+// & | < > ( ) CR LF or NUL.
 //
 // Known limit of Windows PowerShell 5.1 with native programs (.exe):
 // when it builds the program's command line it wraps an argument holding

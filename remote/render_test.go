@@ -220,6 +220,8 @@ func TestRenderErrors(t *testing.T) {
 		{"sh nul", ShellPOSIX, `x ${Nul}`, []problemKey{{RuleUnsafeValue, "Nul"}}, true, false},
 		{"ps nul", ShellPowerShell, `x ${Nul}`, []problemKey{{RuleUnsafeValue, "Nul"}}, true, false},
 		{"ps batch ampersand", ShellPowerShell, `run.cmd ${Amp}`, []problemKey{{RuleUnsafeValue, "Amp"}}, true, false},
+		{"ps cmd.exe ampersand", ShellPowerShell, `C:\Windows\System32\CMD.EXE /c run.cmd ${Amp}`, []problemKey{{RuleUnsafeValue, "Amp"}}, true, false},
+		{"ps cmd ampersand", ShellPowerShell, `cmd /c run.cmd ${Amp}`, []problemKey{{RuleUnsafeValue, "Amp"}}, true, false},
 		{"every problem listed", ShellCmd, `x ${Pct} ${A} ${Missing} ${Quote} ${Pct}`,
 			[]problemKey{{RuleUnsafeValue, "Pct"}, {RuleUnknownVariable, "Missing"}, {RuleUnsafeValue, "Quote"}}, true, true},
 		{"secret refused", ShellCmd, `x ${Secret}`, []problemKey{{RuleUnsafeValue, "Secret"}}, true, false},

@@ -65,11 +65,13 @@ func (r *renderer) command(c command) {
 	}
 }
 
-// isBatchFile reports whether program names a Windows batch file, which
-// runs in cmd.exe whatever started it.
+// isBatchFile reports whether program is cmd.exe itself or a Windows
+// batch file, which runs in cmd.exe whatever started it: either reads its
+// command line with the rules of cmd.exe.
 func isBatchFile(program string) bool {
 	p := strings.ToLower(program)
-	return strings.HasSuffix(p, ".cmd") || strings.HasSuffix(p, ".bat")
+	base := p[strings.LastIndexAny(p, `/\`)+1:]
+	return strings.HasSuffix(p, ".cmd") || strings.HasSuffix(p, ".bat") || base == "cmd" || base == "cmd.exe"
 }
 
 // expand returns the text of a word with its values substituted, the same
@@ -108,7 +110,7 @@ func (r *renderer) expand(t token, toBatch, quiet bool) (text, masked string, su
 		case sh == ShellCmd:
 			refused, why = cmdRefused, "cmd.exe cannot carry safely"
 		case sh == ShellPowerShell && toBatch:
-			refused, why = batchRefused, "a batch file started from PowerShell cannot receive safely"
+			refused, why = batchRefused, "cmd.exe or a batch file started from PowerShell cannot receive safely"
 		}
 		if i := strings.IndexAny(v.Text, refused); i >= 0 {
 			what := describeByte(v.Text[i])
