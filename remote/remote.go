@@ -106,9 +106,9 @@ func (e *ExitError) Error() string {
 }
 
 // Permanent reports whether err can never succeed by retrying: a host
-// identity mismatch, refused credentials, an unsafe value or an
-// unsupported operation.
+// identity mismatch, refused credentials, an unsafe value, an invalid
+// command template or an unsupported operation.
 func Permanent(err error) bool {
 	return errors.Is(err, ErrHostKeyMismatch) || errors.Is(err, ErrAuth) || errors.Is(err, ErrUnsafeValue) ||
-		errors.Is(err, ErrUnsupported)
+		errors.Is(err, ErrInvalidTemplate) || errors.Is(err, ErrUnsupported)
 }
