@@ -253,3 +253,14 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// UploadKey is the key of an upload's archive until it is published.
+func UploadKey(uploadID string) string { return "uploads/" + uploadID + ".zip" }
+
+// PackageKey is the key of a published archive. It is named after the
+// upload rather than the version: a revision number is only known once the
+// version is recorded, and two uploads racing for one version must never
+// write the same blob.
+func PackageKey(packageID, uploadID string) string {
+	return "packages/" + packageID + "/" + uploadID + ".zip"
+}

@@ -293,6 +293,7 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 			PublishedAt: now, PublishedBy: r.PublishedBy, Warnings: emptyProblems(r.Warnings),
 		}
 		up.Status, up.PackageID, up.Version = UploadPublished, r.ID, version
+		up.BlobKey, up.SHA256, up.Size = r.BlobKey, r.SHA256, r.Size
 		up.Errors, up.Warnings = []Problem{}, emptyProblems(r.Warnings)
 		up.UpdatedAt = now
 		pb, err1 := json.Marshal(pkg)

@@ -448,3 +448,59 @@ func decodeUploadCursor(c string) (string, uploadCursor, error) {
 	}
 	return score, uploadCursor{score: f, id: id}, nil
 }
+
+// Limits of PublishOptions.
+const (
+	maxOSVersions      = 64
+	maxOSVersionLength = 64
+)
+
+// CheckPublishOptions reports every problem of o, with paths naming the
+// JSON fields of a publish request. The OS is checked against the
+// manifest's Mode when the archive is published.
+func CheckPublishOptions(o PublishOptions) []Problem {
+	var out []Problem
+	add := func(path, rule, format string, args ...any) {
+		out = append(out, Problem{Path: path, Rule: rule, Message: fmt.Sprintf(format, args...)})
+	}
+	switch o.Category {
+	case "script", "software":
+	case "":
+		add("/category", "required", "category is required: script or software")
+	default:
+		add("/category", "enum", "category %q is not script or software", o.Category)
+	}
+	switch o.OS {
+	case "linux", "windows":
+	case "":
+		add("/os", "required", "os is required: linux or windows")
+	default:
+		add("/os", "enum", "os %q is not linux or windows", o.OS)
+	}
+	switch o.Visibility {
+	case VisibilityPrivate, VisibilityShared, VisibilityPublic:
+	case "":
+		add("/visibility", "required", "visibility is required: private, shared or public")
+	default:
+		add("/visibility", "enum", "visibility %q is not private, shared or public", o.Visibility)
+	}
+	if len(o.OSVersions) > maxOSVersions {
+		add("/os_versions", "max_items", "at most %d OS versions", maxOSVersions)
+	}
+	seen := map[string]bool{}
+	for i, v := range o.OSVersions {
+		path := fmt.Sprintf("/os_versions/%d", i)
+		switch {
+		case strings.TrimSpace(v) == "":
+			add(path, "required", "an OS version must not be blank")
+		case len(v) > maxOSVersionLength:
+			add(path, "max_length", "an OS version has at most %d characters", maxOSVersionLength)
+		case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			add(path, "format", "an OS version must not contain control characters")
+		case seen[strings.ToLower(v)]:
+			add(path, "unique", "OS version %q is listed twice", v)
+		}
+		seen[strings.ToLower(v)] = true
+	}
+	return out
+}

@@ -147,3 +147,29 @@ func TestUploadsPagesAndFilters(t *testing.T) {
 		t.Errorf("bad cursor: %v", err)
 	}
 }
+
+func TestCheckPublishOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   store.PublishOptions
+		want []string // paths
+	}{
+		{"valid", store.PublishOptions{Category: "script", OS: "linux", Visibility: "shared", OSVersions: []string{"debian-12", "ubuntu-24.04"}}, nil},
+		{"empty", store.PublishOptions{}, []string{"/category", "/os", "/visibility"}},
+		{"every problem", store.PublishOptions{Category: "app", OS: "mac", Visibility: "everyone", OSVersions: []string{"", "a", "A", "x\ty"}},
+			[]string{"/category", "/os", "/visibility", "/os_versions/0", "/os_versions/2", "/os_versions/3"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, p := range store.CheckPublishOptions(tt.in) {
+			got = append(got, p.Path)
+			if p.Rule == "" || p.Message == "" {
+				t.Errorf("%s: problem without rule or message: %+v", tt.name, p)
+			}
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: paths (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
