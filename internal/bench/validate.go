@@ -197,4 +197,3 @@ func writeBenchPackage(path string, w validateWorkload) (err error) {
 	}
 	return nil
 }
-
