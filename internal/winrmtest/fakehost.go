@@ -252,7 +252,7 @@ func (h *FakeHost) runScript(ctx context.Context, cmd *Command, stdout, stderr i
 			fmt.Fprintf(stdout, "%s\r\n", h.BootTime())
 			return 0
 		case "reboot":
-			return h.reboot(script)
+			return h.reboot(ctx, script, cmd.Stdin, stdout, stderr)
 		}
 		fmt.Fprintf(stderr, "FakeHost: unknown script %q\r\n", m[1])
 		return 1
@@ -401,8 +401,16 @@ func (h *FakeHost) remove(p string) int {
 // reboot schedules the restart: the host keeps answering for
 // RebootDelay (so the command can return), then drops every connection for
 // RebootDowntime and comes back with a new boot time.
-func (h *FakeHost) reboot(script string) int {
-	if h.opts.IgnoreRestart || !strings.Contains(script, "Restart-Computer") {
+//
+// A reboot script whose command is not Restart-Computer runs that command
+// as a program instead.
+func (h *FakeHost) reboot(ctx context.Context, script string, stdin io.Reader, stdout, stderr io.Writer) int {
+	_, body, _ := strings.Cut(script, "try {\n")
+	command, _, _ := strings.Cut(strings.TrimSpace(body), "\n")
+	if !strings.HasPrefix(command, "Restart-Computer") {
+		return h.runProgram(ctx, &Invocation{Shell: "powershell", Stdin: stdin, Stdout: stdout, Stderr: stderr}, command)
+	}
+	if h.opts.IgnoreRestart {
 		return 0
 	}
 	h.mu.Lock()

@@ -177,6 +177,9 @@ func commandLine(cmd *remote.Cmd) (string, error) {
 	return line, checkLine(line)
 }
 
+// errCommandTooLong reports a command line over cmd.exe's limit.
+var errCommandTooLong = errors.New("winrm: command line too long")
+
 // checkLine refuses command lines the protocol or cmd.exe cannot carry.
 func checkLine(line string) error {
 	switch {
@@ -188,7 +191,9 @@ func checkLine(line string) error {
 	case strings.ContainsAny(line, "\x00\r\n"):
 		return fmt.Errorf("%w: a cmd.exe command line cannot contain NUL, CR or LF", remote.ErrUnsafeValue)
 	case len(line) > maxCommandLine:
-		return fmt.Errorf("winrm: command line of %d characters exceeds cmd.exe's limit of %d", len(line), maxCommandLine)
+		// Permanent: retrying cannot shorten the line.
+		return fmt.Errorf("%w (%w): %d characters, cmd.exe takes at most %d",
+			errCommandTooLong, remote.ErrUnsafeValue, len(line), maxCommandLine)
 	}
 	return nil
 }

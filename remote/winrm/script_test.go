@@ -1,0 +1,113 @@
+package winrm
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/packflow/packflow/internal/winrmtest"
+	"github.com/packflow/packflow/remote"
+)
+
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		cmd     remote.Cmd
+		want    string // exact line, or prefix for PowerShell
+		wantErr error
+	}{
+		{name: "cmd in dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\p q\1.0`, Command: `setup.exe /S "a b"`},
+			want: `cd /d "C:\p q\1.0" && setup.exe /S "a b"`},
+		{name: "cmd without dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Command: "ver"}, want: "ver"},
+		{name: "empty shell is cmd", cmd: remote.Cmd{Command: "ver"}, want: "ver"},
+		{name: "dir with percent", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\%PATH%`, Command: "ver"},
+			wantErr: remote.ErrUnsafeValue},
+		{name: "dir with quote", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\a"b`, Command: "ver"},
+			wantErr: remote.ErrUnsafeValue},
+		{name: "cdata end", cmd: remote.Cmd{Shell: remote.ShellCmd, Command: "echo ]]>"}, wantErr: remote.ErrUnsafeValue},
+		{name: "newline", cmd: remote.Cmd{Shell: remote.ShellCmd, Command: "echo a\r\necho b"}, wantErr: remote.ErrUnsafeValue},
+		{name: "posix", cmd: remote.Cmd{Shell: remote.ShellPOSIX, Command: "true"}, wantErr: remote.ErrUnsafeValue},
+		{name: "powershell", cmd: remote.Cmd{Shell: remote.ShellPowerShell, Command: "Get-Date"}, want: powerShellPrefix},
+		{name: "powershell multi-line is fine", cmd: remote.Cmd{Shell: remote.ShellPowerShell, Command: "a\nb"}, want: powerShellPrefix},
+		{name: "too long", cmd: remote.Cmd{Shell: remote.ShellPowerShell, Command: strings.Repeat("x", 4000)},
+			wantErr: errCommandTooLong},
+	}
+	for _, tt := range tests {
+		got, err := commandLine(&tt.cmd)
+		if tt.wantErr != nil {
+			if !errors.Is(err, tt.wantErr) {
+				t.Errorf("%s: err = %v, want %v", tt.name, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if tt.cmd.Shell == remote.ShellPowerShell {
+			if !strings.HasPrefix(got, tt.want) {
+				t.Errorf("%s: line %q lacks prefix %q", tt.name, got, tt.want)
+			}
+			script, err := winrmtest.DecodeScript(strings.TrimPrefix(got, powerShellPrefix))
+			if err != nil || script != userScript(tt.cmd.Dir, tt.cmd.Command) {
+				t.Errorf("%s: -EncodedCommand decodes to %q, %v", tt.name, script, err)
+			}
+			continue
+		}
+		if got != tt.want {
+			t.Errorf("%s: line = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestEncodePowerShellRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, script := range []string{"", "Get-Date", "Write-Output 'hé ☃ 𝄞'\n$x = \"`t\"", strings.Repeat("ab", 1000)} {
+		line := encodePowerShell(script)
+		got, err := winrmtest.DecodeScript(strings.TrimPrefix(line, powerShellPrefix))
+		if err != nil || got != script {
+			t.Errorf("round trip of %q = %q, %v", script, got, err)
+		}
+	}
+}
+
+func TestPackageDir(t *testing.T) {
+	t.Parallel()
+	got, err := PackageDir("6f1c2a8e-0d4b-4c1e-9a57-2f5d1b7e3c90", "1.2.0")
+	if want := `C:\ProgramData\packflow\packages\6f1c2a8e-0d4b-4c1e-9a57-2f5d1b7e3c90\1.2.0`; err != nil || got != want {
+		t.Errorf("PackageDir = %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range [][2]string{{"", "1"}, {"u", ""}, {"..", "1"}, {"u", `1\..`}, {"u", "a/b"}, {"u", "x:y"}, {"u", "a\nb"}} {
+		if _, err := PackageDir(bad[0], bad[1]); !errors.Is(err, remote.ErrUnsafeValue) {
+			t.Errorf("PackageDir(%q, %q) = %v, want remote.ErrUnsafeValue", bad[0], bad[1], err)
+		}
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	t.Parallel()
+	o, err := Options{Host: "h", User: "u", HTTPS: true}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Port != DefaultHTTPSPort || o.Auth != AuthBasic || o.MaxEnvelopeSize != DefaultMaxEnvelopeSize || o.Insecure {
+		t.Errorf("defaults = port %d auth %s envelope %d insecure %v", o.Port, o.Auth, o.MaxEnvelopeSize, o.Insecure)
+	}
+	if got := o.stdinChunk(); got != 380928 {
+		t.Errorf("stdinChunk = %d, want 380928 ((500 KiB − 4 KiB) × 3/4)", got)
+	}
+	for _, bad := range []Options{
+		{User: "u"},
+		{Host: "h"},
+		{Host: "h", User: "u", Auth: "kerberos"},
+		{Host: "h", User: "u", Insecure: true},
+		{Host: "h", User: "u", CACertPEM: []byte("x")},
+		{Host: "h", User: "u", MaxEnvelopeSize: 1000},
+		{Host: "h", User: "u", Port: 70000},
+	} {
+		if _, err := bad.withDefaults(); err == nil {
+			t.Errorf("withDefaults(%+v) accepted", bad)
+		}
+	}
+}
