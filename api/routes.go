@@ -1,0 +1,17 @@
+package api
+
+import "github.com/labstack/echo/v4"
+
+// routes registers every route. Topics add one call each to the /api/v1
+// group below and document their routes in their own openapi/ fragment.
+func (s *Server) routes(e *echo.Echo) {
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", s.serveMetrics())
+	// Public: the API's own description.
+	e.GET("/api/v1/openapi.json", s.serveOpenAPI)
+
+	g := e.Group("/api/v1", s.authenticate)
+	s.accountRoutes(g)
+	s.tokenRoutes(g)
+}
