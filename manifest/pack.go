@@ -24,6 +24,11 @@ var packTime = time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
 // does not validate the manifest: run CheckDir first. The archive being
 // written must not be inside dir.
 func Pack(ctx context.Context, dir string, w io.Writer) error {
+	return pack(ctx, dir, w, nil)
+}
+
+// pack is Pack leaving out the slash-separated paths in skip.
+func pack(ctx context.Context, dir string, w io.Writer, skip map[string]bool) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return fmt.Errorf("manifest: pack: %w", err)
@@ -40,7 +45,7 @@ func Pack(ctx context.Context, dir string, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if p == "." {
+		if p == "." || skip[p] {
 			return nil
 		}
 		typ := d.Type()
