@@ -71,4 +71,3 @@ func PackFile(ctx context.Context, dir, out string) (err error) {
 	}
 	return nil
 }
-
