@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/packflow/packflow/remote"
 )
 
@@ -64,18 +66,36 @@ func (c *Client) acquire(ctx context.Context) (*conn, error) {
 	return c.h.acquire(ctx)
 }
 
+// session opens a session for one operation; the caller releases the
+// connection and closes the session. A connection that turns out dead when
+// the session opens (nothing ran yet) is replaced once.
+func (c *Client) session(ctx context.Context) (*conn, *ssh.Session, error) {
+	for attempt := 0; ; attempt++ {
+		cn, err := c.acquire(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		sess, err := c.h.newSession(ctx, cn)
+		if err == nil {
+			return cn, sess, nil
+		}
+		c.h.release()
+		if ctx.Err() != nil || attempt > 0 {
+			return nil, nil, err
+		}
+		c.h.opts.Logger.Debug("ssh: replacing dead connection", "addr", c.h.opts.Addr, "err", err)
+		c.h.drop(cn)
+	}
+}
+
 // output runs command as is (no wrapper, no sudo) and returns its standard
 // output. It serves short internal commands; cancelling closes the session.
 func (c *Client) output(ctx context.Context, command string) (string, error) {
-	cn, err := c.acquire(ctx)
+	cn, sess, err := c.session(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer c.h.release()
-	sess, err := c.h.newSession(ctx, cn)
-	if err != nil {
-		return "", err
-	}
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr

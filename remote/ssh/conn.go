@@ -100,18 +100,21 @@ func (h *hostConn) acquire(ctx context.Context) (*conn, error) {
 			continue
 		}
 		c, err := h.dial(ctx)
-		<-h.dialC
 		if err != nil {
+			<-h.dialC
 			return nil, err
 		}
 		h.mu.Lock()
 		if h.closed {
 			h.mu.Unlock()
+			<-h.dialC
 			_ = c.client.Close()
 			return nil, ErrClosed
 		}
+		// Published before the next dialler may look.
 		h.cur = c
 		h.mu.Unlock()
+		<-h.dialC
 	}
 }
 

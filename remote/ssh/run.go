@@ -34,15 +34,11 @@ func (c *Client) runAs(ctx context.Context, cmd *remote.Cmd, sudo bool) error {
 	if cmd.Shell != "" && cmd.Shell != remote.ShellPOSIX {
 		return fmt.Errorf("ssh: run: %w: shell %q", remote.ErrUnsupported, cmd.Shell)
 	}
-	cn, err := c.acquire(ctx)
+	cn, sess, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.h.release()
-	sess, err := c.h.newSession(ctx, cn)
-	if err != nil {
-		return err
-	}
 	defer sess.Close()
 
 	stdout := &pidWriter{next: cmd.Stdout}
@@ -102,7 +98,8 @@ func wrap(cmd *remote.Cmd, sudo bool) string {
 
 // kill kills the process group pid on the host.
 func (c *Client) kill(ctx context.Context, pid int, sudo bool) {
-	command := fmt.Sprintf("kill -KILL -- -%d", pid)
+	// "kill -KILL -<pgid>" is the spelling bash and dash both accept.
+	command := fmt.Sprintf("kill -KILL -%d", pid)
 	if sudo {
 		command = "sudo -n " + command
 	}

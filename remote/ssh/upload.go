@@ -94,15 +94,11 @@ func (c *Client) Upload(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	cn, err := c.acquire(ctx)
+	cn, sess, err := c.session(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.h.release()
-	sess, err := c.h.newSession(ctx, cn)
-	if err != nil {
-		return err
-	}
 	defer sess.Close()
 	if err := sess.RequestSubsystem("sftp"); err != nil {
 		return connErr(ctx, "upload: start sftp", err)
