@@ -127,7 +127,7 @@ func (w walker) schedules(n *node, path string) []Schedule {
 			if d, ok := parseTimeout(s.Every); !ok {
 				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEvery, "Every %q is not a duration; write e.g. \"15m\" or \"6h\"", s.Every)
 			} else if d < MinScheduleEvery {
-				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEveryTooLow, "Every %q is shorter than %s; schedule less often", s.Every, MinScheduleEvery)
+				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEveryRange, "Every %q is shorter than %s; schedule less often", s.Every, MinScheduleEvery)
 			}
 		}
 		out = append(out, s)
@@ -320,7 +320,7 @@ func (w walker) execution(n *node, ex *Execution) {
 
 // commandVariables checks every ${Variable} of the command against the
 // declared parameters.
-func (w walker) commandVariables(n *node, m *Manifest) {
+func (w walker) commandVariables(m *Manifest) {
 	if m.Execution.Command == "" {
 		return
 	}

@@ -17,8 +17,12 @@
 //	ParseBytes / Parse       a manifest on its own
 //	CheckArchive             a .zip: archive rules, manifest rules, sha256
 //	CheckDir                 an unpacked package directory, same rules
+//	Validate                 a .zip or a directory (packflow validate)
+//	Report.Format            a report for a terminal
 //	Extract                  unpack a .zip, re-applying the archive rules
-//	Pack                     zip a directory: manifest first, modes kept
+//	Pack / PackFile          zip a directory: manifest first, modes kept
+//	Schema                   the XSD (served at /api/v1/schema/…)
+//	ParseCommand, Program    a command's ${Variable} segments, its file
 //	Parameter.CheckValue     a deployment value against its parameter
 //	Manifest.Form            the fields a deployment asks for
 //	ParseVersion, ParseConstraint

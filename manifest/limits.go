@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 )
@@ -58,11 +57,10 @@ func (l Limits) withDefaults() Limits {
 
 // Validate reports negative limits.
 func (l Limits) Validate() error {
-	var errs []error
 	if l.MaxArchiveSize < 0 || l.MaxEntries < 0 || l.MaxTotalSize < 0 || l.MaxRatio < 0 || l.RatioMinSize < 0 {
-		errs = append(errs, fmt.Errorf("manifest: limits must not be negative: %+v", l))
+		return fmt.Errorf("manifest: limits must not be negative: %+v", l)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // File is one regular file of a package.

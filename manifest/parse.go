@@ -79,7 +79,7 @@ func parseManifest(b []byte, rep *Report) *Manifest {
 	}
 	if n := kids["Execution"]; n != nil {
 		w.execution(n, &m.Execution)
-		w.commandVariables(n, m)
+		w.commandVariables(m)
 	} else {
 		rep.errorf("/Manifest", root.line, RuleManifestElementMissing,
 			"<Execution> is missing; add <Execution> with <Mode> and <Command>")

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -68,5 +69,17 @@ func TestParseRefusesHostileXML(t *testing.T) {
 		if m != nil || rep.OK() {
 			t.Errorf("%s: accepted: %+v %+v", name, m, rep)
 		}
+	}
+}
+
+func TestReportJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(Report{Warnings: []Problem{{Path: "/Manifest/X", Line: 3, Rule: RuleManifestElementUnknown, Message: "m"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"errors":[],"warnings":[{"path":"/Manifest/X","line":3,"rule":"manifest.element.unknown","message":"m"}]}`
+	if string(b) != want {
+		t.Errorf("got  %s\nwant %s", b, want)
 	}
 }

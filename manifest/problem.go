@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -168,3 +169,15 @@ func (e *InvalidError) Error() string {
 
 // Unwrap returns ErrInvalid.
 func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+// MarshalJSON writes empty lists as [] rather than null.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	if r.Errors == nil {
+		r.Errors = []Problem{}
+	}
+	if r.Warnings == nil {
+		r.Warnings = []Problem{}
+	}
+	return json.Marshal(plain(r))
+}

@@ -15,22 +15,22 @@ const (
 	RuleManifestElementMissing   = "manifest.element.missing" // Metadata or Execution absent
 
 	// Metadata.
-	RuleUUIDMissing         = "metadata.uuid.missing"
-	RuleUUIDFormat          = "metadata.uuid.format"
-	RuleNameMissing         = "metadata.name.missing"
-	RuleNameLength          = "metadata.name.length"
-	RuleDescriptionMissing  = "metadata.description.missing"
-	RuleVersionFormat       = "metadata.version.format"
-	RuleRequiresUUID        = "metadata.requires.uuid"
-	RuleRequiresVersion     = "metadata.requires.version"
-	RuleRequiresDuplicate   = "metadata.requires.duplicate"
-	RuleRequiresSelf        = "metadata.requires.self"
-	RuleScheduleName        = "metadata.schedule.name"
-	RuleScheduleNameDup     = "metadata.schedule.duplicate"
-	RuleScheduleSpec        = "metadata.schedule.spec" // neither or both of Cron and Every
-	RuleScheduleCron        = "metadata.schedule.cron"
-	RuleScheduleEvery       = "metadata.schedule.every"
-	RuleScheduleEveryTooLow = "metadata.schedule.every.range"
+	RuleUUIDMissing        = "metadata.uuid.missing"
+	RuleUUIDFormat         = "metadata.uuid.format"
+	RuleNameMissing        = "metadata.name.missing"
+	RuleNameLength         = "metadata.name.length"
+	RuleDescriptionMissing = "metadata.description.missing"
+	RuleVersionFormat      = "metadata.version.format"
+	RuleRequiresUUID       = "metadata.requires.uuid"
+	RuleRequiresVersion    = "metadata.requires.version"
+	RuleRequiresDuplicate  = "metadata.requires.duplicate"
+	RuleRequiresSelf       = "metadata.requires.self"
+	RuleScheduleName       = "metadata.schedule.name"
+	RuleScheduleNameDup    = "metadata.schedule.duplicate"
+	RuleScheduleSpec       = "metadata.schedule.spec" // neither or both of Cron and Every
+	RuleScheduleCron       = "metadata.schedule.cron"
+	RuleScheduleEvery      = "metadata.schedule.every"
+	RuleScheduleEveryRange = "metadata.schedule.every.range"
 
 	// Parameters.
 	RuleParamNameMissing       = "parameter.name.missing"

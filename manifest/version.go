@@ -280,11 +280,7 @@ func parseTerm(t string) ([]comparator, error) {
 		if n == 0 {
 			return nil, nil
 		}
-		hi := next(v, min(n, 2))
-		if n == 1 {
-			hi = next(v, 1)
-		}
-		return []comparator{{">=", lo}, {"<", hi}}, nil
+		return []comparator{{">=", lo}, {"<", next(v, min(n, 2))}}, nil
 	case "^":
 		var hi Version
 		switch {
