@@ -264,10 +264,10 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
 			return err
-		case pkg.VendorLocked:
-			return locked("version %s of %s was published by a vendor and cannot be overwritten; publish a new version", version, r.ID)
 		case !r.Options.Force:
 			return conflict("package.version.exists", "version %s of %s is already published; raise <Version>, or publish with force to overwrite it", version, r.ID)
+		case pkg.VendorLocked:
+			return locked("version %s of %s was published by a vendor and cannot be overwritten, even with force; publish a new version", version, r.ID)
 		default:
 			res.Replaced = &old
 		}
