@@ -313,12 +313,14 @@ func (h *FakeHost) upload(stdin io.Reader, params map[string]string, stderr io.W
 		if trimmed := bytes.TrimRight(line, "\r\n"); len(trimmed) > 0 {
 			rec.Lines++
 			rec.MaxLine = max(rec.MaxLine, len(line))
-			b, derr := base64.StdEncoding.DecodeString(string(trimmed))
+			archive.Grow(base64.StdEncoding.DecodedLen(len(trimmed)))
+			dec := archive.AvailableBuffer()[:base64.StdEncoding.DecodedLen(len(trimmed))]
+			n, derr := base64.StdEncoding.Decode(dec, trimmed)
 			if derr != nil {
 				fmt.Fprintf(stderr, "Exception calling \"FromBase64String\": %v\r\n", derr)
 				return 1
 			}
-			archive.Write(b)
+			archive.Write(dec[:n])
 		}
 		if errors.Is(err, io.EOF) {
 			break

@@ -259,10 +259,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
 		return
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, int64(s.opts.MaxEnvelopeSize)+1))
-	if err != nil {
+	var body bytes.Buffer
+	if n := r.ContentLength; n > 0 && n <= int64(s.opts.MaxEnvelopeSize) {
+		body.Grow(int(n) + bytes.MinRead)
+	}
+	if _, err := body.ReadFrom(io.LimitReader(r.Body, int64(s.opts.MaxEnvelopeSize)+1)); err != nil {
 		return // the client went away
 	}
+	b := body.Bytes()
 	s.mu.Lock()
 	if len(b) > s.stats.MaxRequestBytes {
 		s.stats.MaxRequestBytes = len(b)
@@ -406,13 +410,11 @@ func (s *Server) command(w http.ResponseWriter, env *envelope) {
 	s.recorded = append(s.recorded, Recorded{Line: line, Args: args, Script: script})
 	s.mu.Unlock()
 
-	stdinR, stdinW := io.Pipe()
 	ctx, cancel := context.WithCancel(s.ctx)
 	rc := &runningCommand{
 		id:      strings.ToUpper(newID()),
 		cancel:  cancel,
-		stdinR:  stdinR,
-		stdinW:  stdinW,
+		stdin:   newStdinPipe(),
 		changed: make(chan struct{}),
 	}
 	if !sh.add(rc) {
@@ -420,7 +422,7 @@ func (s *Server) command(w http.ResponseWriter, env *envelope) {
 		s.unknownShell(w, env)
 		return
 	}
-	cmd := &Command{ShellID: sh.id, ID: rc.id, Line: line, Args: args, Script: script, Stdin: stdinR}
+	cmd := &Command{ShellID: sh.id, ID: rc.id, Line: line, Args: args, Script: script, Stdin: rc.stdin}
 	go rc.run(ctx, s.opts.Handler, cmd)
 	s.writeOK(w, commandResponse(env.Header.MessageID, rc.id))
 }
@@ -450,10 +452,10 @@ func (s *Server) send(w http.ResponseWriter, env *envelope) {
 		// A command that ended or stopped reading closes its end of the
 		// pipe; what it did not read is discarded, as on Windows.
 		if len(data) > 0 {
-			_, _ = rc.stdinW.Write(data)
+			_, _ = rc.stdin.Write(data)
 		}
 		if strings.EqualFold(st.End, "true") {
-			_ = rc.stdinW.Close()
+			rc.stdin.CloseWrite()
 		}
 	}
 	s.writeOK(w, sendResponse(env.Header.MessageID))
@@ -573,8 +575,7 @@ func (sh *shell) terminate() {
 type runningCommand struct {
 	id     string
 	cancel context.CancelFunc
-	stdinR *io.PipeReader
-	stdinW *io.PipeWriter
+	stdin  *stdinPipe
 
 	mu       sync.Mutex
 	stdout   bytes.Buffer
@@ -586,7 +587,7 @@ type runningCommand struct {
 
 func (rc *runningCommand) run(ctx context.Context, h Handler, cmd *Command) {
 	code := h.ServeCommand(ctx, cmd, streamWriter{rc, &rc.stdout}, streamWriter{rc, &rc.stderr})
-	_ = rc.stdinR.CloseWithError(io.ErrClosedPipe)
+	rc.stdin.CloseRead(io.ErrClosedPipe)
 	rc.cancel()
 	rc.mu.Lock()
 	rc.done = true
@@ -597,7 +598,7 @@ func (rc *runningCommand) run(ctx context.Context, h Handler, cmd *Command) {
 
 func (rc *runningCommand) terminate() {
 	rc.cancel()
-	_ = rc.stdinW.CloseWithError(io.ErrClosedPipe)
+	rc.stdin.CloseWrite()
 }
 
 func (rc *runningCommand) notifyLocked() {

@@ -109,12 +109,75 @@ type signalBody struct {
 }
 
 // parseEnvelope decodes a request envelope.
+//
+// A Send carries up to the whole envelope as the base64 text of one
+// rsp:Stream element, which encoding/xml reads a byte at a time. That text
+// is cut out before decoding the rest and put back afterwards, when the
+// decoded envelope proves it was the text of the only stream of a Send;
+// anything else falls back to decoding the whole envelope.
 func parseEnvelope(b []byte) (*envelope, error) {
+	if text, rest, ok := cutStreamText(b); ok {
+		env, err := decodeEnvelope(rest)
+		if err == nil && env.Body.Send != nil && len(env.Body.Send.Streams) == 1 &&
+			len(env.Body.Send.Streams[0].Data) == 0 {
+			env.Body.Send.Streams[0].Data = text
+			return env, nil
+		}
+	}
+	return decodeEnvelope(b)
+}
+
+func decodeEnvelope(b []byte) (*envelope, error) {
 	var env envelope
 	if err := xml.Unmarshal(b, &env); err != nil {
 		return nil, fmt.Errorf("decode envelope: %w", err)
 	}
 	return &env, nil
+}
+
+// cutStreamText finds the first element named Stream (any prefix) whose
+// text is plain (no markup, no entity) and returns that text and b without
+// it.
+func cutStreamText(b []byte) (text, rest []byte, ok bool) {
+	for from := 0; ; {
+		i := bytes.Index(b[from:], []byte("Stream"))
+		if i < 0 {
+			return nil, nil, false
+		}
+		i += from
+		from = i + len("Stream")
+		if from >= len(b) || (b[from] != ' ' && b[from] != '>') {
+			continue
+		}
+		// Walk back over an optional prefix to the '<' of a start tag.
+		j := i - 1
+		for j >= 0 && b[j] != '<' && b[j] != '>' && b[j] != ' ' && b[j] != '/' {
+			j--
+		}
+		if j < 0 || b[j] != '<' {
+			continue
+		}
+		gt := bytes.IndexByte(b[from:], '>')
+		if gt < 0 {
+			return nil, nil, false
+		}
+		gt += from
+		if b[gt-1] == '/' {
+			continue // an empty element
+		}
+		lt := bytes.IndexByte(b[gt:], '<')
+		if lt < 0 {
+			return nil, nil, false
+		}
+		lt += gt
+		text = b[gt+1 : lt]
+		if bytes.IndexByte(text, '&') >= 0 {
+			return nil, nil, false
+		}
+		rest = make([]byte, 0, len(b)-len(text))
+		rest = append(append(rest, b[:gt+1]...), b[lt:]...)
+		return text, rest, true
+	}
 }
 
 // selector returns the value of the named selector, or "".
