@@ -466,30 +466,30 @@ func CheckPublishOptions(o PublishOptions) []Problem {
 	switch o.Category {
 	case "script", "software":
 	case "":
-		add("/category", "required", "category is required: script or software")
+		add("category", "required", "category is required: script or software")
 	default:
-		add("/category", "enum", "category %q is not script or software", o.Category)
+		add("category", "enum", "category %q is not script or software", o.Category)
 	}
 	switch o.OS {
 	case "linux", "windows":
 	case "":
-		add("/os", "required", "os is required: linux or windows")
+		add("os", "required", "os is required: linux or windows")
 	default:
-		add("/os", "enum", "os %q is not linux or windows", o.OS)
+		add("os", "enum", "os %q is not linux or windows", o.OS)
 	}
 	switch o.Visibility {
 	case VisibilityPrivate, VisibilityShared, VisibilityPublic:
 	case "":
-		add("/visibility", "required", "visibility is required: private, shared or public")
+		add("visibility", "required", "visibility is required: private, shared or public")
 	default:
-		add("/visibility", "enum", "visibility %q is not private, shared or public", o.Visibility)
+		add("visibility", "enum", "visibility %q is not private, shared or public", o.Visibility)
 	}
 	if len(o.OSVersions) > maxOSVersions {
-		add("/os_versions", "max_items", "at most %d OS versions", maxOSVersions)
+		add("os_versions", "max_items", "at most %d OS versions", maxOSVersions)
 	}
 	seen := map[string]bool{}
 	for i, v := range o.OSVersions {
-		path := fmt.Sprintf("/os_versions/%d", i)
+		path := fmt.Sprintf("os_versions[%d]", i)
 		switch {
 		case strings.TrimSpace(v) == "":
 			add(path, "required", "an OS version must not be blank")

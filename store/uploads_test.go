@@ -156,9 +156,9 @@ func TestCheckPublishOptions(t *testing.T) {
 		want []string // paths
 	}{
 		{"valid", store.PublishOptions{Category: "script", OS: "linux", Visibility: "shared", OSVersions: []string{"debian-12", "ubuntu-24.04"}}, nil},
-		{"empty", store.PublishOptions{}, []string{"/category", "/os", "/visibility"}},
+		{"empty", store.PublishOptions{}, []string{"category", "os", "visibility"}},
 		{"every problem", store.PublishOptions{Category: "app", OS: "mac", Visibility: "everyone", OSVersions: []string{"", "a", "A", "x\ty"}},
-			[]string{"/category", "/os", "/visibility", "/os_versions/0", "/os_versions/2", "/os_versions/3"}},
+			[]string{"category", "os", "visibility", "os_versions[0]", "os_versions[2]", "os_versions[3]"}},
 	}
 	for _, tt := range tests {
 		var got []string
