@@ -1,0 +1,49 @@
+package tasks
+
+import (
+	"log/slog"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/packflow/packflow/store"
+)
+
+// Task type names.
+const (
+	TypePublish         = "package:publish"
+	TypeActivateInstall = "package:activate-install"
+	TypeInstall         = "package:install"
+	TypeExecuteServer   = "execution:server"
+)
+
+// Queue names. A worker serves QueuePublish, QueueDefault, its own node
+// queue and the exec queue of each datacenter it is configured for.
+const (
+	// QueuePublish carries package:publish; workers give it a high weight.
+	QueuePublish = "publish"
+	// QueueDefault carries everything without a queue of its own.
+	QueueDefault = "default"
+)
+
+// NodeQueue is the queue only node id serves (installs into its cache).
+func NodeQueue(id string) string { return "node:" + id }
+
+// ExecQueue is the queue of the workers near the servers of datacenter dc.
+func ExecQueue(dc string) string { return "exec:" + dc }
+
+// Deps is what the task handlers need. The worker fills it from its
+// config; each handler uses only its part.
+type Deps struct {
+	// Store holds packflow's records.
+	Store *store.Store
+	// NodeID is the node running the handlers (for installs into its cache).
+	NodeID string
+	// Logger is the fallback logger; handlers prefer LoggerFrom(ctx).
+	Logger *slog.Logger
+}
+
+// Handlers returns the handler of each task type, keyed by type name.
+func Handlers(d Deps) map[string]asynq.Handler {
+	_ = d
+	return map[string]asynq.Handler{}
+}
