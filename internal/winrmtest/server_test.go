@@ -95,7 +95,7 @@ func TestRunAgainstRealClient(t *testing.T) {
 			if err != nil || code != 7 || stderr != "failing" {
 				t.Errorf("exit 7 = %q, %d, %v", stderr, code, err)
 			}
-			big := strings.Repeat("0123456789abcdef", 64*1024) // 1 MiB: several Sends and Receives
+			big := strings.Repeat("0123456789abcdef", 16*1024) // 256 KiB: several Sends and Receives
 			// Without WriterTo, io.Copy hands the client 32 KiB writes, each
 			// one Send well inside the envelope limit.
 			var out bytes.Buffer

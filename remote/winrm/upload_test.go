@@ -56,7 +56,7 @@ func TestUploadReassemblesTree(t *testing.T) {
 	files := map[string][]byte{
 		"package.manifest":      []byte("<Package/>"),
 		"bin/install.cmd":       []byte("@echo off\r\necho installing\r\n"),
-		"data/blob.bin":         randomBytes(900*1024, 1), // incompressible: several Sends
+		"data/blob.bin":         randomBytes(700*1024, 1), // incompressible: three Sends
 		"data/deeper/empty.txt": {},
 		"logs/":                 nil,
 	}

@@ -173,7 +173,7 @@ func TestRunExitStatusAndStreams(t *testing.T) {
 func TestRunStreamsStdin(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
-	in := bytes.Repeat([]byte("0123456789abcdef"), 40*1024) // 640 KiB: two Sends, several Receives
+	in := bytes.Repeat([]byte("0123456789abcdef"), 25*1024) // 400 KiB: two Sends, several Receives
 	var out bytes.Buffer
 	err := b.client.Run(t.Context(), &remote.Cmd{Command: "more", Stdin: bytes.NewReader(in), Stdout: &out})
 	if err != nil {
