@@ -5,6 +5,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/packflow/packflow/blob"
+	"github.com/packflow/packflow/manifest"
 	"github.com/packflow/packflow/store"
 )
 
@@ -40,10 +42,15 @@ type Deps struct {
 	NodeID string
 	// Logger is the fallback logger; handlers prefer LoggerFrom(ctx).
 	Logger *slog.Logger
+	// Blob holds package archives; ArchiveLimits bound those published
+	// (give it the API's upload limit as MaxArchiveSize).
+	Blob          *blob.Store
+	ArchiveLimits manifest.Limits
 }
 
 // Handlers returns the handler of each task type, keyed by type name.
 func Handlers(d Deps) map[string]asynq.Handler {
-	_ = d
-	return map[string]asynq.Handler{}
+	return map[string]asynq.Handler{
+		TypePublish: publishHandler(d),
+	}
 }
