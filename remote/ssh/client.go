@@ -137,7 +137,7 @@ func (c *Client) StagingDir(ctx context.Context, name string) (string, error) {
 		return "", err
 	}
 	base := c.h.opts.StagingBase
-	script := fmt.Sprintf("umask 077 && mkdir -p -- %s && mktemp -d -- %s", quote(base), quote(path.Join(base, name+".XXXXXXXX")))
+	script := fmt.Sprintf("umask 077 && mkdir -p -- %s && mktemp -d -- %s", remote.QuotePOSIX(base), remote.QuotePOSIX(path.Join(base, name+".XXXXXXXX")))
 	var stdout, stderr bytes.Buffer
 	if err := c.runAs(ctx, &remote.Cmd{Command: script, Stdout: &stdout, Stderr: &stderr}, false); err != nil {
 		return "", fmt.Errorf("ssh: create staging dir: %w (stderr: %s)", err, strings.TrimSpace(stderr.String()))
@@ -169,7 +169,7 @@ func (c *Client) Remove(ctx context.Context, p string) error {
 		return err
 	}
 	var stderr bytes.Buffer
-	err := c.Run(ctx, &remote.Cmd{Command: "rm -rf -- " + quote(p), Stderr: &stderr})
+	err := c.Run(ctx, &remote.Cmd{Command: "rm -rf -- " + remote.QuotePOSIX(p), Stderr: &stderr})
 	if err != nil {
 		return fmt.Errorf("ssh: remove %s: %w (stderr: %s)", p, err, strings.TrimSpace(stderr.String()))
 	}

@@ -87,13 +87,13 @@ func (c *Client) runAs(ctx context.Context, cmd *remote.Cmd, sudo bool) error {
 func wrap(cmd *remote.Cmd, sudo bool) string {
 	inner := cmd.Command
 	if cmd.Dir != "" {
-		inner = "cd " + quote(cmd.Dir) + " || exit\n" + inner
+		inner = "cd " + remote.QuotePOSIX(cmd.Dir) + " || exit\n" + inner
 	}
 	prefix := "exec "
 	if sudo {
 		prefix = "exec sudo -n "
 	}
-	return `printf '%d\n' "$$"; ` + prefix + "/bin/sh -c " + quote(inner)
+	return `printf '%d\n' "$$"; ` + prefix + "/bin/sh -c " + remote.QuotePOSIX(inner)
 }
 
 // kill kills the process group pid on the host.
