@@ -14,4 +14,5 @@ func (s *Server) routes(e *echo.Echo) {
 	g := e.Group("/api/v1", s.authenticate)
 	s.accountRoutes(g)
 	s.tokenRoutes(g)
+	s.opsRoutes(g)
 }

@@ -47,6 +47,9 @@ type Options struct {
 	// Enqueuer puts tasks on queues. Routes that enqueue answer 503 while
 	// it is nil.
 	Enqueuer Enqueuer
+	// Tasks looks up enqueued tasks for GET /tasks/{id}, which answers
+	// 503 while it is nil.
+	Tasks TaskLookup
 	// Logger receives request logs and errors. Default: discard.
 	Logger *slog.Logger
 	// Metrics is the registry /metrics serves; the server registers its

@@ -1,0 +1,56 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/packflow/packflow/store"
+	"github.com/packflow/packflow/tasks"
+)
+
+// TaskLookup tells the state of an enqueued task; an unknown or expired
+// task is store.ErrNotFound.
+type TaskLookup interface {
+	Lookup(ctx context.Context, id string) (tasks.Status, error)
+}
+
+func (s *Server) opsRoutes(g *echo.Group) {
+	g.GET("/tasks/:id", s.getTask)
+	g.GET("/nodes", s.listNodes)
+}
+
+// getTask answers GET /tasks/{id}: state, retries, last error and the
+// record the task produced. A task of an account the caller may not see is
+// 404, like one that does not exist.
+func (s *Server) getTask(c echo.Context) error {
+	if s.opts.Tasks == nil {
+		return newProblem(http.StatusServiceUnavailable, "", "this server cannot look up tasks")
+	}
+	st, err := s.opts.Tasks.Lookup(c.Request().Context(), c.Param("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("task")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.mustSee(c, st.AccountID, "task"); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, st)
+}
+
+// listNodes answers GET /nodes: the live worker nodes. Nodes serve every
+// account, so every authenticated caller may list them.
+func (s *Server) listNodes(c echo.Context) error {
+	nodes, err := s.store.Nodes(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if nodes == nil {
+		nodes = []store.Node{}
+	}
+	return listPage(c, nodes, func(n store.Node) string { return n.ID })
+}
