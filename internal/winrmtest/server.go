@@ -65,9 +65,12 @@ type Options struct {
 	// Handler runs the commands. Nil answers every command with exit code
 	// 1 and a "not recognized" message, as cmd.exe does.
 	Handler Handler
-	// User and Password are the only Basic credentials accepted (defaults
+	// User and Password are the only credentials accepted (defaults
 	// DefaultUser and DefaultPassword).
 	User, Password string
+	// NTLM makes the endpoint offer and accept NTLMv2 (through the
+	// Negotiate and NTLM schemes) instead of Basic.
+	NTLM bool
 	// MaxEnvelopeSize is the largest request accepted, in bytes; larger
 	// requests get the fault Windows answers (default
 	// DefaultMaxEnvelopeSize).
@@ -93,7 +96,8 @@ type Stats struct {
 	MaxRequestBytes int
 	// StdinBytes is the number of decoded stdin bytes received by Send.
 	StdinBytes int64
-	// Unauthorized counts requests refused with 401.
+	// Unauthorized counts requests whose credentials were refused (the
+	// 401 answers that are steps of an NTLM handshake do not count).
 	Unauthorized int
 	// Dropped counts requests dropped because the host was down.
 	Dropped int
@@ -125,6 +129,8 @@ type Server struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	ntlm ntlmVerifier
 
 	mu       sync.Mutex
 	shells   map[string]*shell
@@ -247,12 +253,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not found", http.StatusNotFound)
 		return
 	}
-	if !s.authorized(r) {
-		s.mu.Lock()
-		s.stats.Unauthorized++
-		s.mu.Unlock()
-		w.Header().Set("WWW-Authenticate", `Basic realm="WSMAN"`)
-		w.WriteHeader(http.StatusUnauthorized)
+	if !s.authenticate(w, r) {
 		return
 	}
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/soap+xml") {
@@ -308,14 +309,47 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) authorized(r *http.Request) bool {
-	u, p, ok := r.BasicAuth()
-	if !ok {
+// authenticate checks the request's credentials. When it returns false it
+// has answered 401: a refusal, or the challenge of an NTLM handshake.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) bool {
+	header := r.Header.Get("Authorization")
+	if s.opts.NTLM {
+		if scheme, msg, ok := ntlmHeader(header); ok {
+			switch ntlmType(msg) {
+			case ntlmNegotiate:
+				w.Header().Set("WWW-Authenticate", scheme+" "+base64.StdEncoding.EncodeToString(s.ntlm.challenge()))
+				w.WriteHeader(http.StatusUnauthorized)
+				return false
+			case ntlmAuthenticate:
+				if s.ntlm.verify(msg, s.opts.User, s.opts.Password) {
+					return true
+				}
+			}
+		}
+		s.refuse(w, header != "", "Negotiate", "NTLM")
 		return false
 	}
-	uok := subtle.ConstantTimeCompare([]byte(u), []byte(s.opts.User)) == 1
-	pok := subtle.ConstantTimeCompare([]byte(p), []byte(s.opts.Password)) == 1
-	return uok && pok
+	u, p, ok := r.BasicAuth()
+	if ok && subtle.ConstantTimeCompare([]byte(u), []byte(s.opts.User)) == 1 &&
+		subtle.ConstantTimeCompare([]byte(p), []byte(s.opts.Password)) == 1 {
+		return true
+	}
+	s.refuse(w, header != "", `Basic realm="WSMAN"`)
+	return false
+}
+
+// refuse answers 401 offering schemes; presented tells whether the
+// request carried credentials (then it counts as refused).
+func (s *Server) refuse(w http.ResponseWriter, presented bool, schemes ...string) {
+	if presented {
+		s.mu.Lock()
+		s.stats.Unauthorized++
+		s.mu.Unlock()
+	}
+	for _, sc := range schemes {
+		w.Header().Add("WWW-Authenticate", sc)
+	}
+	w.WriteHeader(http.StatusUnauthorized)
 }
 
 // drop closes the connection without an answer and forgets every shell,

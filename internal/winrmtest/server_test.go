@@ -226,3 +226,44 @@ func TestCommandsRecorded(t *testing.T) {
 		t.Errorf("recorded commands (-want +got):\n%s", diff)
 	}
 }
+
+func TestNTLM(t *testing.T) {
+	t.Parallel()
+	srv := New(Options{Handler: HandlerFunc(echoHandler), NTLM: true})
+	defer srv.Close()
+	ntlmClient := func(password string) *winrm.Client {
+		params := winrm.NewParameters("PT5S", "en-US", 500*1024)
+		params.TransportDecorator = func() winrm.Transporter { return &winrm.ClientNTLM{} }
+		c, err := winrm.NewClientWithParameters(&winrm.Endpoint{Host: srv.Host, Port: srv.Port}, DefaultUser, password, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	stdout, _, code, err := ntlmClient(DefaultPassword).RunCmdWithContext(t.Context(), "echo ntlm")
+	if err != nil || code != 0 || stdout != "ntlm\r\n" {
+		t.Fatalf("NTLM run = %q, %d, %v", stdout, code, err)
+	}
+	if n := srv.Stats().Unauthorized; n != 0 {
+		t.Errorf("Unauthorized = %d after a good handshake", n)
+	}
+	for name, c := range map[string]*winrm.Client{
+		"ntlm wrong password": ntlmClient("wrong"),
+		"basic":               newClient(t, srv, DefaultUser, DefaultPassword),
+	} {
+		if _, _, _, err := c.RunCmdWithContext(t.Context(), "echo hi"); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("%s: err = %v, want a 401", name, err)
+		}
+	}
+}
+
+func TestNTLMVerifierRejectsGarbage(t *testing.T) {
+	t.Parallel()
+	var v ntlmVerifier
+	v.challenge()
+	for _, msg := range [][]byte{nil, []byte("NTLMSSP\x00\x03\x00\x00\x00"), append([]byte("NTLMSSP\x00\x03\x00\x00\x00"), make([]byte, 80)...)} {
+		if v.verify(msg, DefaultUser, DefaultPassword) {
+			t.Errorf("verify(%x) accepted", msg)
+		}
+	}
+}

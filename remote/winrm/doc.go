@@ -8,7 +8,10 @@
 // HTTPS verifies the host's certificate against the system roots, or
 // against Options.CACertPEM when given; Options.Insecure skips verification
 // and is meant only for servers explicitly recorded that way. Plain HTTP
-// exists for tests. Basic and NTLM authentication are supported. Every
+// exists for tests. Basic and NTLM authentication are supported; neither
+// encrypts messages itself, so use HTTPS (a host only accepts them over
+// plain HTTP with AllowUnencrypted set). The NTLM negotiator authenticates
+// every request afresh, which costs two extra round trips per message. Every
 // request carries the caller's context, so cancelling it aborts the
 // request on the wire; a cancelled command is then terminated with a
 // Signal and its shell deleted.

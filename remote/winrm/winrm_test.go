@@ -45,6 +45,7 @@ type bundle struct {
 type setupOpts struct {
 	host    winrmtest.FakeHostOptions
 	tls     bool
+	ntlm    bool              // the endpoint and the client use NTLM
 	handler winrmtest.Handler // wraps the host when set
 	client  func(*Options)
 }
@@ -56,7 +57,7 @@ func setup(t *testing.T, so setupOpts) *bundle {
 	if so.handler != nil {
 		h = so.handler
 	}
-	eo := winrmtest.Options{Handler: h, Down: host.Down, ReceiveTimeout: time.Second}
+	eo := winrmtest.Options{Handler: h, Down: host.Down, ReceiveTimeout: time.Second, NTLM: so.ntlm}
 	start := winrmtest.New
 	if so.tls {
 		start = winrmtest.NewTLS
@@ -64,6 +65,9 @@ func setup(t *testing.T, so setupOpts) *bundle {
 	srv := start(eo)
 	t.Cleanup(srv.Close)
 	opts := clientOptions(t, srv)
+	if so.ntlm {
+		opts.Auth = AuthNTLM
+	}
 	if so.client != nil {
 		so.client(&opts)
 	}
@@ -143,6 +147,19 @@ func TestRunPowerShellEncodesScript(t *testing.T) {
 		"}\n"
 	if diff := cmp.Diff(want, last.Script); diff != "" {
 		t.Errorf("decoded -EncodedCommand (-want +got):\n%s", diff)
+	}
+}
+
+func TestRunAndUploadOverTLSWithNTLM(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{tls: true, ntlm: true})
+	src := writeTree(t, map[string][]byte{"a.txt": []byte("over ntlm")})
+	if err := b.client.Upload(t.Context(), src, `C:\pkg`); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	stdout, _, err := run(t.Context(), b.client, &remote.Cmd{Shell: remote.ShellPowerShell, Dir: `C:\pkg`, Command: "type a.txt"})
+	if err != nil || stdout != "over ntlm" {
+		t.Fatalf("Run = %q, %v", stdout, err)
 	}
 }
 
@@ -273,6 +290,8 @@ func TestDialErrors(t *testing.T) {
 	t.Cleanup(plain.Close)
 	secure := winrmtest.NewTLS(winrmtest.Options{})
 	t.Cleanup(secure.Close)
+	ntlm := winrmtest.New(winrmtest.Options{NTLM: true})
+	t.Cleanup(ntlm.Close)
 	closed := winrmtest.New(winrmtest.Options{})
 	closed.Close()
 
@@ -285,6 +304,9 @@ func TestDialErrors(t *testing.T) {
 		{name: "bad password", srv: plain, modify: func(o *Options) { o.Password = "wrong" }, want: remote.ErrAuth},
 		{name: "bad password ntlm", srv: plain, modify: func(o *Options) { o.Password = "wrong"; o.Auth = AuthNTLM }, want: remote.ErrAuth},
 		{name: "ntlm falls back to basic", srv: plain, modify: func(o *Options) { o.Auth = AuthNTLM }},
+		{name: "ntlm", srv: ntlm, modify: func(o *Options) { o.Auth = AuthNTLM }},
+		{name: "ntlm bad password", srv: ntlm, modify: func(o *Options) { o.Auth = AuthNTLM; o.Password = "wrong" }, want: remote.ErrAuth},
+		{name: "basic against ntlm only", srv: ntlm, want: remote.ErrAuth},
 		{name: "tls with CA", srv: secure},
 		{name: "tls unknown CA", srv: secure, modify: func(o *Options) { o.CACertPEM = nil }, want: remote.ErrHostKeyMismatch},
 		{name: "tls wrong name", srv: secure, modify: func(o *Options) { o.TLSServerName = "other.test" }, want: remote.ErrHostKeyMismatch},
