@@ -53,6 +53,7 @@ func Run(t *testing.T, newComm Factory, caps Capabilities) {
 		{"Streams", s.testStreams},
 		{"ExitStatus", s.testExitStatus},
 		{"Stdin", s.testStdin},
+		{"StdinNotRead", s.testStdinNotRead},
 		{"NilStreams", s.testNilStreams},
 		{"LargeOutput", s.testLargeOutput},
 		{"Dir", s.testDir},
@@ -109,7 +110,7 @@ func mustRun(t *testing.T, c remote.Communicator, command string) string {
 	return r.stdout
 }
 
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+func quote(s string) string { return remote.QuotePOSIX(s) }
 
 func (s *suite) testStreams(t *testing.T) {
 	c := s.comm(t)
@@ -151,6 +152,14 @@ func (s *suite) testStdin(t *testing.T) {
 	}
 	if r.stdout != in {
 		t.Errorf("cat echoed %q, want %q", r.stdout, in)
+	}
+}
+
+func (s *suite) testStdinNotRead(t *testing.T) {
+	c := s.comm(t)
+	in := bytes.Repeat([]byte("unread input\n"), 1<<18)
+	if err := c.Run(t.Context(), &remote.Cmd{Command: "true", Stdin: bytes.NewReader(in)}); err != nil {
+		t.Errorf("Run of a command that ignores its input = %v, want nil", err)
 	}
 }
 

@@ -46,9 +46,26 @@ func (c *Client) runAs(ctx context.Context, cmd *remote.Cmd, sudo bool) error {
 	// Writes after Run returned (a session that would not die) are dropped.
 	defer stdout.close()
 	defer stderr.close()
-	sess.Stdin, sess.Stdout, sess.Stderr = cmd.Stdin, stdout, stderr
+	sess.Stdout, sess.Stderr = stdout, stderr
+	var stdin io.WriteCloser
+	if cmd.Stdin != nil {
+		// Fed by Run itself: a command that exits without reading all of
+		// its input is no error.
+		if stdin, err = sess.StdinPipe(); err != nil {
+			return fmt.Errorf("ssh: run: %w", err)
+		}
+	}
 	if err := sess.Start(wrap(cmd, sudo)); err != nil {
 		return connErr(ctx, "run: start", err)
+	}
+	var fed chan error
+	if stdin != nil {
+		fed = make(chan error, 1)
+		go func() {
+			err := feed(stdin, cmd.Stdin)
+			_ = stdin.Close()
+			fed <- err
+		}()
 	}
 	done := make(chan error, 1)
 	c.h.wg.Add(1)
@@ -58,6 +75,18 @@ func (c *Client) runAs(ctx context.Context, cmd *remote.Cmd, sudo bool) error {
 	}()
 	select {
 	case err := <-done:
+		if fed != nil {
+			// The channel is closed: feeding ends at its next write, or when
+			// the reader returns, whichever comes first.
+			select {
+			case ferr := <-fed:
+				if err == nil && ferr != nil {
+					return fmt.Errorf("ssh: run: read stdin: %w", ferr)
+				}
+			case <-ctx.Done():
+				return ctxErr(ctx, "run: read stdin")
+			}
+		}
 		if err == nil {
 			return nil
 		}
@@ -79,6 +108,26 @@ func (c *Client) runAs(ctx context.Context, cmd *remote.Cmd, sudo bool) error {
 		c.h.opts.Logger.Warn("ssh: cancelled command did not end", "addr", c.h.opts.Addr)
 	}
 	return ctxErr(ctx, "run")
+}
+
+// feed copies r to w until r ends or w refuses more (the command exited or
+// closed its input); only read errors of r are reported.
+func feed(w io.Writer, r io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // wrap renders the command line sent to sshd: report the process id of the
