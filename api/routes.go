@@ -15,4 +15,5 @@ func (s *Server) routes(e *echo.Echo) {
 	s.accountRoutes(g)
 	s.tokenRoutes(g)
 	s.opsRoutes(g)
+	s.packageRoutes(g)
 }

@@ -44,6 +44,9 @@ type Options struct {
 	// Redis is the client for readiness and queue figures. Default:
 	// Store.Redis().
 	Redis redis.UniversalClient
+	// Blob stores package archives (BlobStore is declared in uploads.go).
+	// Routes that need it answer 503 while it is nil.
+	Blob BlobStore
 	// Enqueuer puts tasks on queues. Routes that enqueue answer 503 while
 	// it is nil.
 	Enqueuer Enqueuer
