@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -47,6 +48,9 @@ type Options struct {
 	// KeepBootID makes a simulated reboot come back with the same boot id,
 	// as a host whose reboot failed.
 	KeepBootID bool
+	// Env is added to the environment of the commands the server runs
+	// (for example a PATH with fake tools first).
+	Env []string
 	// HangMarker: exec commands containing it are accepted and never
 	// answered. Default DefaultHangMarker.
 	HangMarker string
@@ -429,6 +433,9 @@ func (s *Server) discard(reqs <-chan *ssh.Request) {
 func (s *Server) runShell(ch ssh.Channel, command string) {
 	cmd := exec.Command("/bin/sh", "-c", command)
 	cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
+	if len(s.opts.Env) > 0 {
+		cmd.Env = append(os.Environ(), s.opts.Env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -147,10 +147,12 @@ func wrap(cmd *remote.Cmd, sudo bool) string {
 
 // kill kills the process group pid on the host.
 func (c *Client) kill(ctx context.Context, pid int, sudo bool) {
-	// "kill -KILL -<pgid>" is the spelling bash and dash both accept.
-	command := fmt.Sprintf("kill -KILL -%d", pid)
+	// The kill programs disagree on negative ids: procps, util-linux and
+	// bash want "--" before them, dash's builtin refuses "--" and wants
+	// "kill -KILL -<pgid>" (which procps accepts and silently ignores).
+	command := fmt.Sprintf("kill -s KILL -- -%d 2>/dev/null || kill -KILL -%d", pid, pid)
 	if sudo {
-		command = "sudo -n " + command
+		command = fmt.Sprintf("sudo -n kill -s KILL -- -%d", pid)
 	}
 	if _, err := c.output(ctx, command); err != nil {
 		c.h.opts.Logger.Debug("ssh: kill cancelled command", "addr", c.h.opts.Addr, "pid", pid, "err", err)
