@@ -197,7 +197,8 @@ type transporter struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	cleanup bool
-	err     error
+	err     error // first failed request other than a Send
+	sendErr error // first failed Send
 }
 
 // Transport is part of winrm.Transporter; the HTTP client is already set.
@@ -208,10 +209,19 @@ func (t *transporter) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, erro
 	t.mu.Lock()
 	ctx := t.ctx
 	t.mu.Unlock()
-	body, err := t.c.post(ctx, msg.String())
+	req := msg.String()
+	body, err := t.c.post(ctx, req)
+	// A failed Send is the stdin feeder's to report (see runLine); a
+	// Receive that saw no output is retried by the library.
 	if err != nil && !errors.Is(err, errOperationTimeout) {
 		t.mu.Lock()
-		if t.err == nil && !t.cleanup {
+		switch {
+		case t.cleanup:
+		case isSend(req):
+			if t.sendErr == nil {
+				t.sendErr = err
+			}
+		case t.err == nil:
 			t.err = err
 		}
 		t.mu.Unlock()
@@ -219,10 +229,22 @@ func (t *transporter) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, erro
 	return body, err
 }
 
+// isSend reports whether a request is a Send, looking at the action in its
+// header only.
+func isSend(req string) bool {
+	return strings.Contains(req[:min(len(req), 4096)], "/windows/shell/Send</")
+}
+
 func (t *transporter) firstErr() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.err
+}
+
+func (t *transporter) firstSendErr() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sendErr
 }
 
 // errOperationTimeout marks a Receive that saw no output within the

@@ -15,12 +15,27 @@ import (
 // Run runs cmd and waits for it to end. A non-zero exit status is returned
 // as *remote.ExitError. Cancelling ctx aborts the requests in flight,
 // terminates the remote process and deletes its shell.
+//
+// Stdin is sent in Sends sized to the envelope limit and closed at its
+// end (at once when nil). Run returns when the command ended, even if
+// cmd.Stdin still blocks in Read; input the command did not take is not an
+// error, as with os/exec.
 func (c *Client) Run(ctx context.Context, cmd *remote.Cmd) error {
 	line, err := commandLine(cmd)
 	if err != nil {
 		return err
 	}
-	return c.runLine(ctx, line, cmd.Stdin, cmd.Stdout, cmd.Stderr)
+	return c.runLine(ctx, job{line: line, stdin: cmd.Stdin, stdout: cmd.Stdout, stderr: cmd.Stderr, waitStdin: cmd.Stdin == nil})
+}
+
+// job is one command line to run and its streams.
+type job struct {
+	line           string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// waitStdin makes runLine wait until stdin was sent before returning:
+	// for readers known to end.
+	waitStdin bool
 }
 
 // runScript runs one of the communicator's own PowerShell scripts. Its
@@ -31,7 +46,7 @@ func (c *Client) runScript(ctx context.Context, op, script string, stdin io.Read
 		return fmt.Errorf("winrm: %s: %w", op, err)
 	}
 	var stderr tailBuffer
-	err := c.runLine(ctx, line, stdin, stdout, &stderr)
+	err := c.runLine(ctx, job{line: line, stdin: stdin, stdout: stdout, stderr: &stderr, waitStdin: true})
 	var exit *remote.ExitError
 	if errors.As(err, &exit) {
 		return fmt.Errorf("winrm: %s: %w: %s", op, err, strings.TrimSpace(stderr.String()))
@@ -43,10 +58,11 @@ func (c *Client) runScript(ctx context.Context, op, script string, stdin io.Read
 }
 
 // runLine runs one command line in a shell of its own.
-func (c *Client) runLine(ctx context.Context, line string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+func (c *Client) runLine(ctx context.Context, j job) error {
 	if err := ctx.Err(); err != nil {
 		return classify(ctx, err)
 	}
+	stdout, stderr := j.stdout, j.stderr
 	if stdout == nil {
 		stdout = io.Discard
 	}
@@ -63,12 +79,12 @@ func (c *Client) runLine(ctx context.Context, line string, stdin io.Reader, stdo
 	}
 	defer func() {
 		s.detach()
-		if derr := shell.Close(); derr != nil && err == nil {
+		if derr := shell.Close(); derr != nil {
 			c.log.Debug("winrm delete shell failed", "err", derr)
 		}
 		s.end()
 	}()
-	wcmd, err := shell.ExecuteWithContext(ctx, line)
+	wcmd, err := shell.ExecuteWithContext(ctx, j.line)
 	if err != nil {
 		return s.fail("start command", err)
 	}
@@ -77,7 +93,7 @@ func (c *Client) runLine(ctx context.Context, line string, stdin io.Reader, stdo
 	// stream is closed at once, so that a command reading stdin sees EOF.
 	stdinDone := make(chan error, 1)
 	go func() {
-		stdinDone <- c.feed(wcmd.Stdin, stdin)
+		stdinDone <- c.feed(wcmd.Stdin, j.stdin)
 	}()
 
 	var wg sync.WaitGroup
@@ -102,18 +118,6 @@ func (c *Client) runLine(ctx context.Context, line string, stdin io.Reader, stdo
 		}
 		return classify(ctx, ctx.Err())
 	}
-	// A stdin reader that never ends must not hold Run: it is left to its
-	// goroutine, whose next Send fails once the shell is gone.
-	select {
-	case ferr := <-stdinDone:
-		if ferr != nil && !errors.Is(ferr, io.ErrClosedPipe) {
-			if first := s.tr.firstErr(); first != nil {
-				return s.fail("send stdin", first)
-			}
-			return fmt.Errorf("winrm: send stdin: %w", ferr)
-		}
-	default:
-	}
 	if first := s.tr.firstErr(); first != nil {
 		return s.fail("run command", first)
 	}
@@ -122,7 +126,33 @@ func (c *Client) runLine(ctx context.Context, line string, stdin io.Reader, stdo
 			return s.fail("read output", e)
 		}
 	}
-	if code := wcmd.ExitCode(); code != 0 {
+	// The feeder is waited for when its reader is known to end; a caller's
+	// reader that never ends must not hold Run, so it is left to its
+	// goroutine, whose next Send fails once the shell is gone.
+	var stdinErr error
+	if j.waitStdin {
+		stdinErr = <-stdinDone
+	} else {
+		select {
+		case stdinErr = <-stdinDone:
+		default:
+		}
+	}
+	code := wcmd.ExitCode()
+	if sendErr := s.tr.firstSendErr(); stdinErr != nil && sendErr != nil {
+		// The library reports a failed Send as a short write only.
+		stdinErr = fmt.Errorf("send stdin: %w", sendErr)
+	}
+	if stdinErr != nil {
+		// Like os/exec with EPIPE: a command that ended without taking all
+		// its input decided so. Only a failed command reports why its
+		// input stopped.
+		c.log.Debug("winrm stdin failed", "err", stdinErr, "exit_code", code)
+		if code != 0 {
+			return fmt.Errorf("%w (stdin: %w)", &remote.ExitError{Code: code}, stdinErr)
+		}
+	}
+	if code != 0 {
 		return &remote.ExitError{Code: code}
 	}
 	return nil
@@ -143,6 +173,9 @@ func (c *Client) feed(w stdinWriter, r io.Reader) error {
 			n, rerr := r.Read(buf)
 			if n > 0 {
 				if _, err := w.Write(buf[:n]); err != nil {
+					// End the stream so that the command sees EOF
+					// instead of waiting for the rest.
+					_ = w.Close()
 					return err
 				}
 			}

@@ -246,3 +246,24 @@ func TestLineEncoder(t *testing.T) {
 		}
 	}
 }
+
+func TestUploadReportsEnvelopeTooSmallOnHost(t *testing.T) {
+	t.Parallel()
+	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{})
+	srv := winrmtest.New(winrmtest.Options{Handler: host, MaxEnvelopeSize: 64 * 1024})
+	t.Cleanup(srv.Close)
+	c, err := Dial(t.Context(), clientOptions(t, srv)) // assumes the default 500 KiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	src := writeTree(t, map[string][]byte{"a.bin": randomBytes(200*1024, 3)})
+	err = c.Upload(t.Context(), src, `C:\dst`)
+	var exit *remote.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(err.Error(), "MaxEnvelopeSize") {
+		t.Fatalf("err = %v, want a failed upload naming the envelope limit", err)
+	}
+	if host.Exists(`C:\dst`) {
+		t.Errorf("a truncated archive was expanded")
+	}
+}
