@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/packflow/packflow/internal/testenv"
 	"github.com/packflow/packflow/store"
 )
 
@@ -189,8 +190,18 @@ func TestDeleteVersion(t *testing.T) {
 
 func TestConcurrentPublishOneWins(t *testing.T) {
 	t.Parallel()
+	t.Run("miniredis", func(t *testing.T) {
+		t.Parallel()
+		concurrentPublish(t, uploadTestStore(t))
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		concurrentPublish(t, store.New(testenv.RealRedis(t).Client, store.Options{}))
+	})
+}
+
+func concurrentPublish(t *testing.T, s *store.Store) {
 	ctx := context.Background()
-	s := uploadTestStore(t)
 	const n = 8
 	reqs := make([]store.PublishRequest, n)
 	for i := range reqs {

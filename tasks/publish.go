@@ -179,6 +179,9 @@ func (h *PublishHandler) publish(ctx context.Context, log *slog.Logger, u store.
 		return none, problems, warnings, nil
 	}
 	acct, err := h.store.Account(ctx, u.AccountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return none, []store.Problem{{Rule: "upload.account.missing", Message: fmt.Sprintf("the account %s that uploaded the package no longer exists", u.AccountID)}}, warnings, nil
+	}
 	if err != nil {
 		return none, nil, nil, fmt.Errorf("tasks: publish: account of upload %s: %w", u.ID, err)
 	}
