@@ -61,7 +61,8 @@ type PublishOptions struct {
 // and the error wraps asynq.SkipRetry. Storage and Redis errors are
 // returned as they are, so asynq retries them; every step is safe to
 // repeat, and a task that finds its upload already published only writes
-// its result again.
+// its result again. When the last retry fails too, the upload is rejected
+// (rule publish.failed) so that it can be published again.
 type PublishHandler struct {
 	store  *store.Store
 	blob   *blob.Store
@@ -112,6 +113,14 @@ func (h *PublishHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	res, problems, warnings, err := h.publish(ctx, log, u)
 	if err != nil {
+		if lastAttempt(ctx) {
+			// No retry follows: give the upload back to its owner, who
+			// may publish it again, instead of leaving it publishing.
+			problem := store.Problem{Rule: "publish.failed", Message: fmt.Sprintf("publishing failed after every retry (%v); publish again", err)}
+			if _, rerr := h.store.RejectUpload(context.WithoutCancel(ctx), u.ID, u.TaskID, []store.Problem{problem}, nil); rerr != nil {
+				log.ErrorContext(ctx, "reject an upload after the last attempt", "error", rerr)
+			}
+		}
 		return err
 	}
 	if len(problems) > 0 {
@@ -244,6 +253,13 @@ func writeResult(t *asynq.Task, v any) error {
 		}
 	}
 	return nil
+}
+
+// lastAttempt tells whether the running task gets no retry if it fails.
+func lastAttempt(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	m, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= m
 }
 
 // problemsOrInvalid makes sure an unreadable archive is rejected with at

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
@@ -315,5 +318,65 @@ func TestPublishStaleTask(t *testing.T) {
 	}
 	if err := b.handler.ProcessTask(ctx, asynq.NewTask(tasks.TypePublish, []byte("{"))); !errors.Is(err, asynq.SkipRetry) {
 		t.Errorf("bad payload: %v, want SkipRetry", err)
+	}
+}
+
+func TestPublishLastAttemptRejects(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, rdb := testenv.Miniredis(t)
+	st := store.New(rdb, store.Options{})
+	dir := t.TempDir()
+	bs, err := blob.Open(ctx, "file://"+filepath.ToSlash(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A file where the library's directory should be: every copy into
+	// the library fails, as a full or broken disk would.
+	if err := os.WriteFile(filepath.Join(dir, "packages"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnsureRootAccount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := tasks.NewPublishHandler(tasks.PublishOptions{Store: st, Blob: bs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &publishBundle{store: st, blob: bs, handler: h}
+	u, task := b.upload(t, store.RootAccountID, testZip(t, testManifest(uuid1, "Agent", "", "Ssh")), linuxOpts())
+
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
+		Concurrency: 1, Queues: map[string]int{tasks.QueuePublish: 1},
+		TaskCheckInterval: 10 * time.Millisecond, LogLevel: asynq.FatalLevel,
+	})
+	if err := srv.Start(h); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	client := asynq.NewClientFromRedisClient(rdb)
+	if _, err := client.Enqueue(task, asynq.Queue(tasks.QueuePublish), asynq.TaskID(u.TaskID), asynq.MaxRetry(0)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := st.Upload(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == store.UploadRejected {
+			if len(got.Errors) != 1 || got.Errors[0].Rule != "publish.failed" {
+				t.Errorf("problems = %+v, want publish.failed", got.Errors)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("upload still %s after the only attempt failed", got.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The owner can publish it again.
+	if _, err := st.BeginPublish(ctx, u.ID, linuxOpts()); err != nil {
+		t.Errorf("publish again: %v", err)
 	}
 }
