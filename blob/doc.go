@@ -7,8 +7,9 @@
 //	mem://                           process memory (tests, packflow dev)
 //
 // Keys are slash-separated relative paths such as "uploads/<id>.zip" or
-// "packages/<uuid>/<version>/<upload id>.zip"; each segment uses letters,
-// digits and ". _ - +" only, so a key can never leave the store.
+// "packages/<uuid>/<upload id>.zip" (see UploadKey and PackageKey); each
+// segment uses letters, digits and ". _ - +" only, so a key can never
+// leave the store.
 //
 // Put streams a reader into the store while computing its size and sha256.
 // The blob appears atomically (file stores write a temporary file next to
