@@ -1,0 +1,399 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/packflow/packflow/api"
+	"github.com/packflow/packflow/internal/redisconn"
+	"github.com/packflow/packflow/worker"
+)
+
+// setting is one configuration value, settable by flag and by
+// environment variable.
+type setting struct {
+	flag  string // flag name, without the dash
+	env   string // environment variable
+	def   string // built-in default; "" for none
+	usage string
+}
+
+// settingDefs returns every setting a subcommand can take.
+func settingDefs() []setting {
+	return []setting{
+		{"redis-url", "PACKFLOW_REDIS_URL", "", "Redis for queues and records: redis://[user:pass@]host:port/db, rediss://… (TLS) or redis+sentinel://h1:26379,h2:26379/master/db"},
+		{"listen", "PACKFLOW_LISTEN", api.DefaultListen, "address the API listens on (host:port)"},
+		{"data-dir", "PACKFLOW_DATA_DIR", "./data", "directory for local state (the default blob store, dev's token and key)"},
+		{"blob-url", "PACKFLOW_BLOB_URL", "", "package archive store: file:///abs/dir or mem:// (default file://<data dir>/blobs)"},
+		{"secret-key", "PACKFLOW_SECRET_KEY", "", "key that encrypts secrets at rest: 32 or more random bytes, hex or base64 (openssl rand -hex 32)"},
+		{"admin-token", "PACKFLOW_ADMIN_TOKEN", "", "admin token of the root account, registered at start (at least 16 characters)"},
+		{"node-id", "PACKFLOW_NODE_ID", "", "this worker node's ID: letters, digits, '.', '_', '-' (default: host name and a random suffix)"},
+		{"concurrency", "PACKFLOW_CONCURRENCY", strconv.Itoa(worker.DefaultConcurrency), "tasks a worker runs at once"},
+		{"queues", "PACKFLOW_QUEUES", "", "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
+		{"datacenters", "PACKFLOW_DATACENTERS", "", "comma-separated datacenters whose execution queues a worker serves"},
+		{"task-check-interval", "PACKFLOW_TASK_CHECK_INTERVAL", worker.DefaultTaskCheckInterval.String(), "how long an idle worker waits between polls of its queues"},
+		{"allow-local", "PACKFLOW_ALLOW_LOCAL", "false", "allow the local transport (commands run on the worker itself)"},
+		{"upload-limit", "PACKFLOW_UPLOAD_LIMIT", "256MiB", "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
+		{"body-limit", "PACKFLOW_BODY_LIMIT", "1MiB", "largest request body accepted, uploads aside"},
+		{"shutdown-timeout", "PACKFLOW_SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take"},
+		{"log-level", "PACKFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
+		{"log-format", "PACKFLOW_LOG_FORMAT", "text", "text or json"},
+	}
+}
+
+// Setting names each process takes (dev takes the union).
+func apiSettings() []string {
+	return []string{"redis-url", "listen", "data-dir", "blob-url", "secret-key", "admin-token",
+		"upload-limit", "body-limit", "shutdown-timeout", "log-level", "log-format"}
+}
+
+func workerSettings() []string {
+	return []string{"redis-url", "data-dir", "blob-url", "secret-key", "node-id", "concurrency", "queues",
+		"datacenters", "task-check-interval", "allow-local", "upload-limit", "shutdown-timeout", "log-level", "log-format"}
+}
+
+func devSettings() []string {
+	var out []string
+	for _, s := range settingDefs() {
+		out = append(out, s.flag)
+	}
+	return out
+}
+
+// flagSet is a subcommand's flags, each defaulting to its environment
+// variable.
+type flagSet struct {
+	fs     *flag.FlagSet
+	defs   map[string]setting
+	vals   map[string]*string
+	getenv func(string) string
+}
+
+// newFlagSet declares the named settings on a FlagSet for subcommand
+// name, with defaults overriding built-in defaults. usage is printed by
+// --help above the flags.
+func newFlagSet(name, usage string, names []string, defaults map[string]string, getenv func(string) string, stderr io.Writer) *flagSet {
+	f := &flagSet{
+		fs:     flag.NewFlagSet("packflow "+name, flag.ContinueOnError),
+		defs:   map[string]setting{},
+		vals:   map[string]*string{},
+		getenv: getenv,
+	}
+	f.fs.SetOutput(stderr)
+	all := map[string]setting{}
+	for _, s := range settingDefs() {
+		all[s.flag] = s
+	}
+	for _, n := range names {
+		s, ok := all[n]
+		if !ok {
+			panic("packflow: undeclared setting " + n) // a programming error, caught by every test
+		}
+		def := s.def
+		if d, ok := defaults[n]; ok {
+			def = d
+		}
+		if v, ok := lookupEnv(getenv, s.env); ok {
+			def = v
+		}
+		help := s.usage + " [$" + s.env + "]"
+		if s.flag == "admin-token" || s.flag == "secret-key" {
+			def = "" // never print secrets in --help; the variable still applies
+			if _, ok := lookupEnv(getenv, s.env); ok {
+				help += " (set)"
+			}
+		}
+		f.defs[n] = s
+		f.vals[n] = f.fs.String(n, def, help)
+	}
+	f.fs.Usage = func() {
+		fmt.Fprintf(f.fs.Output(), "%s\n\nFlags (each defaults to its environment variable):\n", usage)
+		f.fs.PrintDefaults()
+	}
+	return f
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// parse parses args; --help gives flag.ErrHelp.
+func (f *flagSet) parse(args []string) error { return f.fs.Parse(args) }
+
+// value returns a setting's value and where it came from, for errors:
+// "-flag" when given on the command line, else the variable's name.
+func (f *flagSet) value(name string) (string, string, bool) {
+	p, ok := f.vals[name]
+	if !ok {
+		return "", "", false
+	}
+	src := f.defs[name].env
+	f.fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == name {
+			src = "-" + name
+		}
+	})
+	v := *p
+	if (name == "admin-token" || name == "secret-key") && src != "-"+name {
+		v, _ = lookupEnv(f.getenv, f.defs[name].env)
+	}
+	return strings.TrimSpace(v), src, true
+}
+
+// Config is the checked configuration of a process. Each field documents
+// its default; loadConfig fills and checks it.
+type Config struct {
+	// RedisURL names the Redis. Required except for dev, which embeds one
+	// when it is empty.
+	RedisURL string
+	// Listen is the API's address. Default api.DefaultListen.
+	Listen string
+	// DataDir holds local state, absolute. Default ./data.
+	DataDir string
+	// BlobURL names the archive store. Default file://<DataDir>/blobs.
+	BlobURL string
+	// SecretKey encrypts secrets at rest; dev generates one when unset.
+	SecretKey []byte
+	// AdminToken is the root account's admin token; dev generates one when
+	// unset.
+	AdminToken string
+	// NodeID names the worker node. Default worker.DefaultNodeID().
+	NodeID string
+	// Concurrency is the worker's concurrency. Default
+	// worker.DefaultConcurrency.
+	Concurrency int
+	// Queues maps queue names to weights. Default worker.DefaultQueues().
+	Queues map[string]int
+	// Datacenters are served by the worker's exec queues. Default none.
+	Datacenters []string
+	// TaskCheckInterval is the idle worker's poll interval. Default
+	// worker.DefaultTaskCheckInterval.
+	TaskCheckInterval time.Duration
+	// AllowLocal permits the local transport. Default false (dev: true).
+	AllowLocal bool
+	// UploadLimit caps package archives. Default 256 MiB.
+	UploadLimit int64
+	// BodyLimit caps other request bodies. Default 1 MiB.
+	BodyLimit int64
+	// ShutdownTimeout bounds a graceful stop. Default 30s.
+	ShutdownTimeout time.Duration
+	// LogLevel and LogFormat ("text" or "json") shape the logs.
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+var (
+	nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	sizePattern   = regexp.MustCompile(`^(\d+)\s*([KMGT]I?B?|B)?$`)
+)
+
+// loadConfig reads every setting f declares into a Config, reporting each
+// bad value (naming its flag or variable) in one error.
+func loadConfig(f *flagSet) (Config, error) {
+	var cfg Config
+	var errs []error
+	bad := func(src, v, why string) {
+		errs = append(errs, fmt.Errorf("%s=%q: %s", src, v, why))
+	}
+	get := func(name string) (string, string, bool) { return f.value(name) }
+
+	if v, src, ok := get("redis-url"); ok && v != "" {
+		if _, err := redisconn.Parse(v); err != nil {
+			red := redisconn.Redacted(v)
+			errs = append(errs, fmt.Errorf("%s=%q: %s", src, red, strings.ReplaceAll(err.Error(), v, red)))
+		} else {
+			cfg.RedisURL = v
+		}
+	}
+	if v, src, ok := get("listen"); ok {
+		if err := checkListen(v); err != nil {
+			bad(src, v, err.Error())
+		}
+		cfg.Listen = v
+	}
+	if v, src, ok := get("data-dir"); ok {
+		abs, err := filepath.Abs(v)
+		if v == "" || err != nil {
+			bad(src, v, "must name a directory")
+		}
+		cfg.DataDir = abs
+	}
+	if v, src, ok := get("blob-url"); ok {
+		if v == "" {
+			v = "file://" + filepath.ToSlash(filepath.Join(cfg.DataDir, "blobs"))
+		}
+		if err := checkBlobURL(v); err != nil {
+			bad(src, v, err.Error())
+		}
+		cfg.BlobURL = v
+	}
+	if v, src, ok := get("secret-key"); ok && v != "" {
+		key, err := parseSecretKey(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src, err)) // never echo the key
+		}
+		cfg.SecretKey = key
+	}
+	if v, src, ok := get("admin-token"); ok && v != "" {
+		if len(v) < 16 || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			errs = append(errs, fmt.Errorf("%s: must be at least 16 characters without spaces or control characters", src))
+		}
+		cfg.AdminToken = v
+	}
+	if v, src, ok := get("node-id"); ok && v != "" {
+		if !nodeIDPattern.MatchString(v) {
+			bad(src, v, "use 1 to 64 letters, digits, '.', '_' or '-'")
+		}
+		cfg.NodeID = v
+	}
+	if v, src, ok := get("concurrency"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			bad(src, v, "must be a whole number from 1 to 10000")
+		}
+		cfg.Concurrency = n
+	}
+	if v, src, ok := get("queues"); ok && v != "" {
+		q, err := worker.ParseQueues(v)
+		if err != nil {
+			bad(src, v, strings.TrimPrefix(err.Error(), "worker: "))
+		}
+		cfg.Queues = q
+	}
+	if v, src, ok := get("datacenters"); ok && v != "" {
+		for dc := range strings.SplitSeq(v, ",") {
+			dc = strings.TrimSpace(dc)
+			if !nodeIDPattern.MatchString(dc) {
+				bad(src, v, fmt.Sprintf("datacenter %q: use 1 to 64 letters, digits, '.', '_' or '-', comma-separated", dc))
+				break
+			}
+			cfg.Datacenters = append(cfg.Datacenters, dc)
+		}
+	}
+	if v, src, ok := get("task-check-interval"); ok {
+		cfg.TaskCheckInterval = parseDuration(v, src, bad)
+	}
+	if v, src, ok := get("shutdown-timeout"); ok {
+		cfg.ShutdownTimeout = parseDuration(v, src, bad)
+	}
+	if v, src, ok := get("allow-local"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(src, v, "must be true or false")
+		}
+		cfg.AllowLocal = b
+	}
+	if v, src, ok := get("upload-limit"); ok {
+		cfg.UploadLimit = parseSize(v, src, bad)
+	}
+	if v, src, ok := get("body-limit"); ok {
+		cfg.BodyLimit = parseSize(v, src, bad)
+	}
+	if v, src, ok := get("log-level"); ok {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil || !isLevelName(v) {
+			bad(src, v, "must be debug, info, warn or error")
+		}
+	}
+	if v, src, ok := get("log-format"); ok {
+		cfg.LogFormat = strings.ToLower(v)
+		if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+			bad(src, v, "must be text or json")
+		}
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// isLevelName accepts only the four level names (slog also takes
+// offsets such as "info+2", which would only confuse a config file).
+func isLevelName(v string) bool {
+	switch strings.ToLower(v) {
+	case "debug", "info", "warn", "error":
+		return true
+	}
+	return false
+}
+
+func checkListen(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return errors.New("must be host:port, e.g. 127.0.0.1:8080 or :8080")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q must be a number from 0 to 65535", port)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("host %q is not a host name or address", host)
+	}
+	return nil
+}
+
+func checkBlobURL(v string) error {
+	switch {
+	case v == "mem://":
+		return nil
+	case strings.HasPrefix(v, "file://"):
+		if !filepath.IsAbs(filepath.FromSlash(strings.TrimPrefix(v, "file://"))) {
+			return errors.New("a file:// URL needs an absolute path: file:///var/lib/packflow/blobs")
+		}
+		return nil
+	}
+	return errors.New("must be file:///abs/dir or mem://")
+}
+
+func parseSecretKey(v string) ([]byte, error) {
+	var key []byte
+	if b, err := hex.DecodeString(v); err == nil {
+		key = b
+	} else if b, err := base64.StdEncoding.DecodeString(v); err == nil {
+		key = b
+	} else if b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "=")); err == nil {
+		key = b
+	} else {
+		return nil, errors.New("must be hex or base64 (openssl rand -hex 32)")
+	}
+	if len(key) < 32 {
+		return nil, fmt.Errorf("must hold at least 32 random bytes, has %d (openssl rand -hex 32)", len(key))
+	}
+	return key, nil
+}
+
+func parseDuration(v, src string, bad func(src, v, why string)) time.Duration {
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		bad(src, v, "must be a positive duration such as 500ms, 10s or 1m")
+	}
+	return d
+}
+
+// parseSize reads a byte count: 1048576, 512KiB, 1MiB, 2GiB (K, M, G and
+// T are binary multiples with or without "iB").
+func parseSize(v, src string, bad func(src, v, why string)) int64 {
+	m := sizePattern.FindStringSubmatch(strings.ToUpper(v))
+	if m == nil {
+		bad(src, v, "must be a size such as 1048576, 512KiB, 1MiB or 2GiB")
+		return 0
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	shift := map[byte]uint{'K': 10, 'M': 20, 'G': 30, 'T': 40}
+	var s uint
+	if m[2] != "" && m[2] != "B" {
+		s = shift[m[2][0]]
+	}
+	if err != nil || n <= 0 || n > (1<<62)>>s {
+		bad(src, v, "must be a positive size below 4 EiB")
+		return 0
+	}
+	return n << s
+}

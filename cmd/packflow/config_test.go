@@ -1,0 +1,176 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// loadFor parses args for a subcommand with the given settings and env.
+func loadFor(t *testing.T, settings []string, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	f := newFlagSet("test", "usage", settings, nil, mapEnv(env), io.Discard)
+	if err := f.parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(f)
+}
+
+func TestConfigBadValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		env   string
+		value string
+		want  string // besides the variable's name
+	}{
+		{"PACKFLOW_REDIS_URL", "http://localhost:6379", "scheme"},
+		{"PACKFLOW_REDIS_URL", "redis://:hunter2@/0", "no host"},
+		{"PACKFLOW_REDIS_URL", "redis+sentinel:///mymaster", "sentinel"},
+		{"PACKFLOW_REDIS_URL", "redis://localhost:6379/x", "database"},
+		{"PACKFLOW_LISTEN", "8080", "host:port"},
+		{"PACKFLOW_LISTEN", "127.0.0.1:99999", "port"},
+		{"PACKFLOW_DATA_DIR", " ", "directory"},
+		{"PACKFLOW_BLOB_URL", "s3://bucket", "file:///abs/dir or mem://"},
+		{"PACKFLOW_BLOB_URL", "file://relative/dir", "absolute"},
+		{"PACKFLOW_SECRET_KEY", "not-hex-nor-base64!", "hex or base64"},
+		{"PACKFLOW_SECRET_KEY", "00ff", "at least 32"},
+		{"PACKFLOW_ADMIN_TOKEN", "short", "16 characters"},
+		{"PACKFLOW_ADMIN_TOKEN", "has a space in the middle", "spaces"},
+		{"PACKFLOW_NODE_ID", "node/1", "letters, digits"},
+		{"PACKFLOW_CONCURRENCY", "lots", "whole number"},
+		{"PACKFLOW_CONCURRENCY", "0", "1 to 10000"},
+		{"PACKFLOW_QUEUES", "publish=high", "weight"},
+		{"PACKFLOW_QUEUES", "a=1,a=2", "twice"},
+		{"PACKFLOW_DATACENTERS", "eu,us east", "datacenter"},
+		{"PACKFLOW_TASK_CHECK_INTERVAL", "10", "duration"},
+		{"PACKFLOW_TASK_CHECK_INTERVAL", "-1s", "positive"},
+		{"PACKFLOW_ALLOW_LOCAL", "maybe", "true or false"},
+		{"PACKFLOW_UPLOAD_LIMIT", "1PB", "size"},
+		{"PACKFLOW_UPLOAD_LIMIT", "0", "positive"},
+		{"PACKFLOW_BODY_LIMIT", "lots", "size"},
+		{"PACKFLOW_SHUTDOWN_TIMEOUT", "soon", "duration"},
+		{"PACKFLOW_LOG_LEVEL", "verbose", "debug, info, warn or error"},
+		{"PACKFLOW_LOG_LEVEL", "info+2", "debug, info, warn or error"},
+		{"PACKFLOW_LOG_FORMAT", "xml", "text or json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
+			_, err := loadFor(t, devSettings(), map[string]string{tc.env: tc.value})
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, tc.env) || !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") != 0 {
+				t.Errorf("error %q: want one line naming %s and saying %q", msg, tc.env, tc.want)
+			}
+			if strings.Contains(msg, "hunter2") {
+				t.Errorf("error %q shows the Redis password", msg)
+			}
+			if tc.env == "PACKFLOW_SECRET_KEY" && strings.Contains(msg, tc.value) {
+				t.Errorf("error %q shows the secret key", msg)
+			}
+		})
+	}
+}
+
+func TestConfigReportsEveryBadValue(t *testing.T) {
+	t.Parallel()
+	_, err := loadFor(t, devSettings(), map[string]string{"PACKFLOW_CONCURRENCY": "x", "PACKFLOW_LOG_FORMAT": "xml"}, "-listen", "nope")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{"PACKFLOW_CONCURRENCY=", "PACKFLOW_LOG_FORMAT=", `-listen="nope"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %s", err, want)
+		}
+	}
+}
+
+func TestConfigSources(t *testing.T) {
+	t.Parallel()
+	key := strings.Repeat("ab", 32)
+	env := map[string]string{
+		"PACKFLOW_REDIS_URL":    "redis+sentinel://s1:26379,s2/mymaster/2",
+		"PACKFLOW_CONCURRENCY":  "8",
+		"PACKFLOW_QUEUES":       "publish=6,default=3",
+		"PACKFLOW_SECRET_KEY":   key,
+		"PACKFLOW_DATA_DIR":     "/var/lib/packflow",
+		"PACKFLOW_UPLOAD_LIMIT": "2GiB",
+	}
+	cfg, err := loadFor(t, devSettings(), env, "-concurrency", "16", "-datacenters", "eu-west, us-east")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		RedisURL:          env["PACKFLOW_REDIS_URL"],
+		Listen:            "127.0.0.1:8080",
+		DataDir:           "/var/lib/packflow",
+		BlobURL:           "file:///var/lib/packflow/blobs",
+		SecretKey:         bytes.Repeat([]byte{0xab}, 32),
+		Concurrency:       16, // the flag wins over the variable
+		Queues:            map[string]int{"publish": 6, "default": 3},
+		Datacenters:       []string{"eu-west", "us-east"},
+		TaskCheckInterval: 10 * time.Millisecond,
+		UploadLimit:       2 << 30,
+		BodyLimit:         1 << 20,
+		ShutdownTimeout:   30 * time.Second,
+		LogFormat:         "text",
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+}
+
+func TestHelpAndUsage(t *testing.T) {
+	t.Parallel()
+	env := mapEnv(map[string]string{"PACKFLOW_ADMIN_TOKEN": "do-not-print-this-token", "PACKFLOW_CONCURRENCY": "7"})
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), []string{c.name, "--help"}, env, &stdout, &stderr); code != exitOK {
+				t.Fatalf("--help: exit %d; %s", code, stderr.String())
+			}
+			help := stderr.String()
+			if !strings.Contains(help, "Usage: packflow "+c.name) {
+				t.Errorf("help lacks a usage line:\n%s", help)
+			}
+			if strings.Contains(help, "do-not-print-this-token") {
+				t.Errorf("help prints the admin token:\n%s", help)
+			}
+			if c.name == "worker" && !strings.Contains(help, `(default "7")`) || c.name == "worker" && !strings.Contains(help, "$PACKFLOW_CONCURRENCY") {
+				t.Errorf("worker help does not show the variable and its value as default:\n%s", help)
+			}
+		})
+	}
+	tests := []struct {
+		args []string
+		env  map[string]string
+		code int
+		want string
+	}{
+		{nil, nil, exitUsage, "Commands:"},
+		{[]string{"frobnicate"}, nil, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"api"}, nil, exitUsage, "PACKFLOW_REDIS_URL (or -redis-url) is required"},
+		{[]string{"worker", "-concurrency", "many"}, nil, exitUsage, `-concurrency="many"`},
+		{[]string{"api", "extra"}, nil, exitUsage, "unexpected arguments"},
+		{[]string{"api", "-no-such-flag"}, nil, exitUsage, "flag provided but not defined"},
+		{[]string{"validate"}, nil, exitUsage, "want one PATH"},
+		{[]string{"pack", "dir"}, nil, exitUsage, "-o FILE.zip"},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), tc.args, mapEnv(tc.env), &stdout, &stderr)
+		if code != tc.code || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("packflow %v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.want)
+		}
+	}
+	var stdout bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, env, &stdout, io.Discard); code != exitOK || !strings.HasPrefix(stdout.String(), "packflow ") {
+		t.Errorf("version: exit %d, %q", code, stdout.String())
+	}
+}

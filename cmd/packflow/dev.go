@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+)
+
+// Files dev keeps in its data dir when it generates them.
+const (
+	adminTokenFile = "admin.token"
+	secretKeyFile  = "secret.key"
+)
+
+// embeddedRedis is a miniredis on loopback whose clock advances every
+// second, so that keys with a TTL expire as in Redis.
+type embeddedRedis struct {
+	mr   *miniredis.Miniredis
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startEmbeddedRedis() (*embeddedRedis, error) {
+	mr := miniredis.NewMiniRedis()
+	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+		return nil, fmt.Errorf("embedded redis: %w", err)
+	}
+	r := &embeddedRedis{mr: mr, stop: make(chan struct{})}
+	r.wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-tick.C:
+				mr.FastForward(time.Second)
+			}
+		}
+	})
+	return r, nil
+}
+
+func (r *embeddedRedis) url() string { return "redis://" + r.mr.Addr() + "/0" }
+
+func (r *embeddedRedis) close() {
+	close(r.stop)
+	r.wg.Wait()
+	r.mr.Close()
+}
+
+// persistedSecret returns the secret kept in path, or makes one with gen
+// and keeps it there (mode 0600), so that a restart reuses it. generated
+// tells which happened.
+func persistedSecret(path string, gen func() (string, error)) (secret string, generated bool, err error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		if s := strings.TrimSpace(string(data)); s != "" {
+			return s, false, nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", false, err
+	}
+	s, err := gen()
+	if err != nil {
+		return "", false, err
+	}
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", false, err
+	}
+	return s, true, nil
+}
+
+func newAdminToken() (string, error) { return "pf_admin_" + rand.Text() + rand.Text(), nil }
+
+func newSecretKey() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+func runDevCommand(ctx context.Context, e env, args []string) error {
+	cfg, err := parseProcessFlags(e, "dev", "Usage: packflow dev [flags]\n\n"+
+		"Runs the api and a worker in one process. Without PACKFLOW_REDIS_URL it embeds a Redis\n"+
+		"(in memory: records last as long as the process). Without PACKFLOW_ADMIN_TOKEN it\n"+
+		"generates an admin token, prints it and keeps it in <data dir>/admin.token.",
+		devSettings(), map[string]string{"allow-local": "true"}, args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, e.stderr)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+
+	tokenPath := filepath.Join(cfg.DataDir, adminTokenFile)
+	tokenNote := "admin token from PACKFLOW_ADMIN_TOKEN"
+	if cfg.AdminToken == "" {
+		if cfg.AdminToken, _, err = persistedSecret(tokenPath, newAdminToken); err != nil {
+			return fmt.Errorf("admin token: %w", err)
+		}
+		tokenNote = "admin token in " + tokenPath + ": " + cfg.AdminToken
+	}
+	if cfg.SecretKey == nil {
+		key, _, err := persistedSecret(filepath.Join(cfg.DataDir, secretKeyFile), newSecretKey)
+		if err != nil {
+			return fmt.Errorf("secret key: %w", err)
+		}
+		if cfg.SecretKey, err = parseSecretKey(key); err != nil {
+			return fmt.Errorf("secret key in %s: %w", secretKeyFile, err)
+		}
+	}
+
+	if cfg.RedisURL == "" {
+		r, err := startEmbeddedRedis()
+		if err != nil {
+			return err
+		}
+		defer r.close()
+		cfg.RedisURL = r.url()
+		log.Info("embedded redis started (in memory)", "addr", r.mr.Addr())
+	}
+
+	d, err := openDeps(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLogged(d, log)
+	srv, err := newAPI(cfg, d, log)
+	if err != nil {
+		return err
+	}
+	w, err := newWorker(cfg, d, log)
+	if err != nil {
+		return err
+	}
+	started := func() {
+		fmt.Fprintf(e.stdout, "packflow dev: API at http://%s, %s\n", srv.Addr(), tokenNote)
+		log.Info("dev ready", "api", "http://"+srv.Addr().String(), "node", w.NodeID(), "allow_local", cfg.AllowLocal)
+	}
+	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, started, named{"worker", w}, named{"api", srv})
+}

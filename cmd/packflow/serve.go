@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/packflow/packflow/api"
+	"github.com/packflow/packflow/blob"
+	"github.com/packflow/packflow/internal/redisconn"
+	"github.com/packflow/packflow/manifest"
+	"github.com/packflow/packflow/store"
+	"github.com/packflow/packflow/tasks"
+	"github.com/packflow/packflow/worker"
+)
+
+// component is anything with the one lifecycle.
+type component interface {
+	Start(ctx context.Context) error
+	Shutdown(ctx context.Context) error
+}
+
+// named is a component with a name for the logs.
+type named struct {
+	name string
+	c    component
+}
+
+// serve starts comps in order, waits for ctx to end, and shuts them down
+// in reverse within timeout. When a start fails, those already started are
+// shut down and the start error is returned. started, when set, is called
+// once everything runs.
+func serve(ctx context.Context, log *slog.Logger, timeout time.Duration, started func(), comps ...named) error {
+	var running []named
+	stopAll := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		var errs []error
+		for i := len(running) - 1; i >= 0; i-- {
+			n := running[i]
+			if err := n.c.Shutdown(sctx); err != nil {
+				errs = append(errs, fmt.Errorf("stop %s: %w", n.name, err))
+			} else {
+				log.Info("stopped", "component", n.name)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, n := range comps {
+		if err := n.c.Start(ctx); err != nil {
+			return errors.Join(fmt.Errorf("start %s: %w", n.name, err), stopAll())
+		}
+		running = append(running, n)
+	}
+	if started != nil {
+		started()
+	}
+	<-ctx.Done()
+	log.Info("stopping", "reason", context.Cause(ctx))
+	return stopAll()
+}
+
+// newLogger returns the process logger, writing to w.
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// deps are the shared parts of the processes: Redis, records, archives
+// and the metrics registry. close releases them.
+type deps struct {
+	rdb     redis.UniversalClient
+	store   *store.Store
+	blob    *blob.Store
+	metrics *prometheus.Registry
+}
+
+func openDeps(ctx context.Context, cfg Config, log *slog.Logger) (*deps, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	rdb, err := redisconn.Open(cfg.RedisURL)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("PACKFLOW_REDIS_URL: %w", err)}
+	}
+	bs, err := blob.Open(ctx, cfg.BlobURL)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	log.Info("using", "redis", redisconn.Redacted(cfg.RedisURL), "blob", bs.String(), "data_dir", cfg.DataDir)
+	return &deps{rdb: rdb, store: store.New(rdb, store.Options{}), blob: bs, metrics: reg}, nil
+}
+
+func (d *deps) close() error {
+	if err := d.rdb.Close(); err != nil {
+		return fmt.Errorf("close redis: %w", err)
+	}
+	return nil
+}
+
+// newAPI builds the API server on d.
+func newAPI(cfg Config, d *deps, log *slog.Logger) (*api.Server, error) {
+	client := tasks.NewClient(d.rdb, d.store, log.With("component", "tasks"))
+	return api.New(api.Options{
+		Store:       d.store,
+		Redis:       d.rdb,
+		Blob:        d.blob,
+		Enqueuer:    client,
+		Tasks:       client,
+		Logger:      log.With("component", "api"),
+		Metrics:     d.metrics,
+		Listen:      cfg.Listen,
+		BodyLimit:   cfg.BodyLimit,
+		UploadLimit: cfg.UploadLimit,
+		AdminToken:  cfg.AdminToken,
+		ReadyChecks: map[string]api.ReadyCheck{"blob": d.blob.Ready},
+		Version:     versionString(),
+	})
+}
+
+// newWorker builds the worker on d, with every task handler.
+func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
+	nodeID := cfg.NodeID
+	if nodeID == "" {
+		id, err := worker.DefaultNodeID()
+		if err != nil {
+			return nil, err
+		}
+		nodeID = id
+	}
+	wlog := log.With("component", "worker", "node", nodeID)
+	handlers := tasks.Handlers(tasks.Deps{
+		Store:         d.store,
+		NodeID:        nodeID,
+		Logger:        wlog,
+		Blob:          d.blob,
+		ArchiveLimits: manifest.Limits{MaxArchiveSize: cfg.UploadLimit},
+	})
+	return worker.New(worker.Options{
+		Redis:             d.rdb,
+		Store:             d.store,
+		NodeID:            nodeID,
+		Version:           versionString(),
+		Concurrency:       cfg.Concurrency,
+		Queues:            cfg.Queues,
+		Datacenters:       cfg.Datacenters,
+		TaskCheckInterval: cfg.TaskCheckInterval,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Handlers:          handlers,
+		Logger:            wlog,
+		Metrics:           d.metrics,
+	})
+}
+
+// parseProcessFlags parses a process subcommand's flags and config.
+// defaults replace built-in defaults of this subcommand (dev allows the
+// local transport).
+func parseProcessFlags(e env, name, usage string, settings []string, defaults map[string]string, args []string) (Config, error) {
+	f := newFlagSet(name, usage, settings, defaults, e.getenv, e.stderr)
+	if err := f.parse(args); err != nil {
+		return Config{}, usageErrorOrHelp(err)
+	}
+	if f.fs.NArg() > 0 {
+		return Config{}, usageError{fmt.Errorf("unexpected arguments: %q", f.fs.Args())}
+	}
+	cfg, err := loadConfig(f)
+	if err != nil {
+		return Config{}, usageError{fmt.Errorf("bad configuration:\n%w", err)}
+	}
+	return cfg, nil
+}
+
+func runAPICommand(ctx context.Context, e env, args []string) error {
+	cfg, err := parseProcessFlags(e, "api", "Usage: packflow api [flags]\n\nServes the HTTP API.", apiSettings(), nil, args)
+	if err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return usageError{errors.New("PACKFLOW_REDIS_URL (or -redis-url) is required")}
+	}
+	log := newLogger(cfg, e.stderr)
+	d, err := openDeps(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLogged(d, log)
+	srv, err := newAPI(cfg, d, log)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, log, cfg.ShutdownTimeout, nil, named{"api", srv})
+}
+
+func runWorkerCommand(ctx context.Context, e env, args []string) error {
+	cfg, err := parseProcessFlags(e, "worker", "Usage: packflow worker [flags]\n\nRuns tasks as a worker node.", workerSettings(), nil, args)
+	if err != nil {
+		return err
+	}
+	if cfg.RedisURL == "" {
+		return usageError{errors.New("PACKFLOW_REDIS_URL (or -redis-url) is required")}
+	}
+	log := newLogger(cfg, e.stderr)
+	d, err := openDeps(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeLogged(d, log)
+	w, err := newWorker(cfg, d, log)
+	if err != nil {
+		return err
+	}
+	// Shutdown waits for running tasks up to ShutdownTimeout; leave it a
+	// moment beyond that to hand the rest back.
+	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, nil, named{"worker", w})
+}
+
+func closeLogged(d *deps, log *slog.Logger) {
+	if err := d.close(); err != nil {
+		log.Warn("close", "err", err)
+	}
+}
