@@ -409,7 +409,10 @@ func (s *Server) publishUpload(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	opts := store.PublishOptions{Category: req.Category, OS: req.OS, OSVersions: nonNil(req.OSVersions), Visibility: req.Visibility, Force: req.Force}
+	opts := store.PublishOptions{
+		Category: req.Category, OS: req.OS, OSVersions: nonNil(req.OSVersions), Visibility: req.Visibility, Force: req.Force,
+		RequestedBy: principalFrom(c).UserID,
+	}
 	if probs := store.CheckPublishOptions(opts); len(probs) > 0 {
 		errs := make([]FieldError, 0, len(probs))
 		for _, p := range probs {

@@ -59,6 +59,9 @@ type PublishOptions struct {
 	Visibility string `json:"visibility"`
 	// Force overwrites an existing version.
 	Force bool `json:"force"`
+	// RequestedBy is the user who asked for the publish; the version
+	// records it as its publisher.
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
 // Upload is an archive waiting to be published (pending), being published,

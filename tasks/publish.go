@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -212,7 +213,7 @@ func (h *PublishHandler) publish(ctx context.Context, log *slog.Logger, u store.
 	}
 	req := store.PublishRequest{
 		UploadID: u.ID, TaskID: u.TaskID,
-		AccountID: u.AccountID, Vendor: acct.Vendor, PublishedBy: u.CreatedBy,
+		AccountID: u.AccountID, Vendor: acct.Vendor, PublishedBy: cmp.Or(opts.RequestedBy, u.CreatedBy),
 		ID: m.Metadata.UUID, Name: m.Metadata.Name, Description: m.Metadata.Description,
 		Options: opts, Version: version, Manifest: manifestJSON,
 		Files: filesOf(pkg.Files), Requires: requiresOf(m.Metadata.Requires),

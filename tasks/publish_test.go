@@ -168,7 +168,9 @@ func TestPublishRecordsVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setupPublish(t)
-	u, task := b.upload(t, b.acme, testZip(t, testManifest(uuid1, "Agent", "1.2.0", "Ssh")), linuxOpts())
+	opts := linuxOpts()
+	opts.RequestedBy = "bob"
+	u, task := b.upload(t, b.acme, testZip(t, testManifest(uuid1, "Agent", "1.2.0", "Ssh")), opts)
 	if err := b.handler.ProcessTask(ctx, task); err != nil {
 		t.Fatalf("ProcessTask: %v", err)
 	}
@@ -190,7 +192,7 @@ func TestPublishRecordsVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.SHA256 != u.SHA256 || v.BlobKey != blob.PackageKey(uuid1, u.ID) || len(v.Files) != 3 || !bytes.Contains(v.Manifest, []byte(`"Port"`)) {
+	if v.SHA256 != u.SHA256 || v.BlobKey != blob.PackageKey(uuid1, u.ID) || len(v.Files) != 3 || !bytes.Contains(v.Manifest, []byte(`"Port"`)) || v.PublishedBy != "bob" {
 		t.Errorf("version = %+v", v)
 	}
 	keys, err := b.blob.List(ctx, "")
