@@ -1,0 +1,53 @@
+//go:build unix
+
+package cache
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirLock is an exclusive flock on a directory, held through an open file.
+type dirLock struct{ f *os.File }
+
+// tryLockDir takes an exclusive lock on the directory at path without
+// waiting; ok is false when another open file description holds it.
+func tryLockDir(path string) (l *dirLock, ok bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	switch {
+	case err == nil:
+		return &dirLock{f: f}, true, nil
+	case errors.Is(err, unix.EWOULDBLOCK):
+		f.Close()
+		return nil, false, nil
+	}
+	f.Close()
+	return nil, false, &os.PathError{Op: "flock", Path: path, Err: err}
+}
+
+// isAt tells whether the locked directory is still the one at path.
+func (l *dirLock) isAt(path string) (bool, error) {
+	held, err := l.f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
+// release drops the lock.
+func (l *dirLock) release() { l.f.Close() }
