@@ -62,7 +62,7 @@ func TestAuthentication(t *testing.T) {
 		})
 	}
 	// The public routes need no token.
-	for _, path := range []string{"/api/v1/openapi.json", "/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/api/v1/openapi.json", "/api/v1/schema/package.manifest.xsd", "/healthz", "/readyz", "/metrics"} {
 		b.do(t, http.MethodGet, path, "", nil).mustStatus(t, http.StatusOK)
 	}
 	// A 401 is a problem.

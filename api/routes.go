@@ -8,8 +8,9 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", s.serveMetrics())
-	// Public: the API's own description.
+	// Public: the API's own description and the manifest schema.
 	e.GET("/api/v1/openapi.json", s.serveOpenAPI)
+	e.GET("/api/v1/schema/package.manifest.xsd", s.serveManifestSchema)
 
 	g := e.Group("/api/v1", s.authenticate)
 	s.accountRoutes(g)
