@@ -61,7 +61,7 @@ func runWinRM(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: winrm: dial: %w", err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	var secs []float64
 	for i := range w.runs {
@@ -98,18 +98,18 @@ func runWinRM(ctx context.Context, env *Env) ([]Result, error) {
 
 // writeRandomTree writes files of incompressible data totalling size bytes.
 func writeRandomTree(root string, files, size int) error {
-	rng := rand.New(rand.NewPCG(7, 7))
+	rng := rand.New(rand.NewPCG(7, 7)) //nolint:gosec // reproducible test data, not secrets
 	per := size / files
 	for i := range files {
 		dir := filepath.Join(root, fmt.Sprintf("d%d", i%4))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return err
 		}
 		b := make([]byte, per)
 		for j := range b {
 			b[j] = byte(rng.Uint32())
 		}
-		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.bin", i)), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.bin", i)), b, 0o600); err != nil {
 			return err
 		}
 	}
@@ -121,7 +121,7 @@ func writeRandomTree(root string, files, size int) error {
 // returns MB/s. The endpoint checks that the bytes arrive intact.
 func smallChunkUpload(ctx context.Context, env *Env, size int) (float64, error) {
 	data := make([]byte, size)
-	rng := rand.New(rand.NewPCG(9, 9))
+	rng := rand.New(rand.NewPCG(9, 9)) //nolint:gosec // reproducible test data, not secrets
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
@@ -133,12 +133,12 @@ func smallChunkUpload(ctx context.Context, env *Env, size int) (float64, error) 
 		rest, ok := strings.CutPrefix(cmd.Line, "echo ")
 		chunk, _, ok2 := strings.Cut(rest, " >> ")
 		if !ok || !ok2 {
-			fmt.Fprintf(stderr, "unexpected command %q", cmd.Line)
+			_, _ = fmt.Fprintf(stderr, "unexpected command %q", cmd.Line)
 			return 1
 		}
 		b, err := base64.StdEncoding.DecodeString(chunk)
 		if err != nil {
-			fmt.Fprint(stderr, err)
+			_, _ = fmt.Fprint(stderr, err)
 			return 1
 		}
 		mu.Lock()
@@ -158,7 +158,7 @@ func smallChunkUpload(ctx context.Context, env *Env, size int) (float64, error) 
 	if err != nil {
 		return 0, err
 	}
-	defer shell.Close()
+	defer func() { _ = shell.Close() }()
 	for off := 0; off < len(data); off += winrmBaselineChunk {
 		chunk := data[off:min(off+winrmBaselineChunk, len(data))]
 		line := "echo " + base64.StdEncoding.EncodeToString(chunk) + ` >> "%TEMP%\upload.b64"`

@@ -217,7 +217,7 @@ func (h *FakeHost) ServeCommand(ctx context.Context, cmd *Command, stdout, stder
 	if m := cdPrefix.FindStringSubmatch(line); m != nil {
 		dir, line = m[1], m[2]
 		if !h.Exists(dir) {
-			fmt.Fprint(stderr, "The system cannot find the path specified.\r\n")
+			say(stderr, "The system cannot find the path specified.\r\n")
 			return 1
 		}
 	}
@@ -238,7 +238,7 @@ func (h *FakeHost) runScript(ctx context.Context, cmd *Command, stdout, stderr i
 		for _, pm := range scriptParam.FindAllStringSubmatch(script, -1) {
 			v, err := unquotePowerShell(pm[2])
 			if err != nil {
-				fmt.Fprintf(stderr, "bad parameter $%s: %v\r\n", pm[1], err)
+				say(stderr, "bad parameter $%s: %v\r\n", pm[1], err)
 				return 1
 			}
 			params[pm[1]] = v
@@ -249,30 +249,30 @@ func (h *FakeHost) runScript(ctx context.Context, cmd *Command, stdout, stderr i
 		case "remove":
 			return h.remove(params["Path"])
 		case "boottime":
-			fmt.Fprintf(stdout, "%s\r\n", h.BootTime())
+			say(stdout, "%s\r\n", h.BootTime())
 			return 0
 		case "reboot":
 			return h.reboot(ctx, script, cmd.Stdin, stdout, stderr)
 		}
-		fmt.Fprintf(stderr, "FakeHost: unknown script %q\r\n", m[1])
+		say(stderr, "FakeHost: unknown script %q\r\n", m[1])
 		return 1
 	}
 	start := strings.Index(script, "#region command\n")
 	end := strings.LastIndex(script, "\n#endregion command")
 	if start < 0 || end < start {
-		fmt.Fprintf(stderr, "FakeHost: unrecognised PowerShell script:\r\n%s\r\n", script)
+		say(stderr, "FakeHost: unrecognised PowerShell script:\r\n%s\r\n", script)
 		return 1
 	}
 	dir := ""
 	if m := setLocation.FindStringSubmatch(script[:start]); m != nil {
 		d, err := unquotePowerShell(m[1])
 		if err != nil {
-			fmt.Fprintf(stderr, "bad Set-Location: %v\r\n", err)
+			say(stderr, "bad Set-Location: %v\r\n", err)
 			return 1
 		}
 		dir = d
 		if !h.Exists(dir) {
-			fmt.Fprintf(stderr, "Set-Location : Cannot find path '%s' because it does not exist.\r\n", dir)
+			say(stderr, "Set-Location : Cannot find path '%s' because it does not exist.\r\n", dir)
 			return 1
 		}
 	}
@@ -288,10 +288,10 @@ func (h *FakeHost) runProgram(ctx context.Context, inv *Invocation, text string)
 	p, ok := h.programs[strings.ToLower(name)]
 	if !ok {
 		if inv.Shell == "powershell" {
-			fmt.Fprintf(inv.Stderr, "The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n", name)
+			say(inv.Stderr, "The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n", name)
 			return 1
 		}
-		fmt.Fprintf(inv.Stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", name)
+		say(inv.Stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", name)
 		return 1
 	}
 	return p(ctx, inv)
@@ -302,7 +302,7 @@ func (h *FakeHost) runProgram(ctx context.Context, inv *Invocation, text string)
 func (h *FakeHost) upload(stdin io.Reader, params map[string]string, stderr io.Writer) int {
 	dst, want := params["Destination"], params["Sha256"]
 	if dst == "" || want == "" {
-		fmt.Fprint(stderr, "upload script without $Destination or $Sha256\r\n")
+		say(stderr, "upload script without $Destination or $Sha256\r\n")
 		return 1
 	}
 	var archive bytes.Buffer
@@ -317,7 +317,7 @@ func (h *FakeHost) upload(stdin io.Reader, params map[string]string, stderr io.W
 			dec := archive.AvailableBuffer()[:base64.StdEncoding.DecodedLen(len(trimmed))]
 			n, derr := base64.StdEncoding.Decode(dec, trimmed)
 			if derr != nil {
-				fmt.Fprintf(stderr, "Exception calling \"FromBase64String\": %v\r\n", derr)
+				say(stderr, "Exception calling \"FromBase64String\": %v\r\n", derr)
 				return 1
 			}
 			archive.Write(dec[:n])
@@ -326,7 +326,7 @@ func (h *FakeHost) upload(stdin io.Reader, params map[string]string, stderr io.W
 			break
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "read stdin: %v\r\n", err)
+			say(stderr, "read stdin: %v\r\n", err)
 			return 1
 		}
 	}
@@ -337,12 +337,12 @@ func (h *FakeHost) upload(stdin io.Reader, params map[string]string, stderr io.W
 	h.uploads = append(h.uploads, rec)
 	h.mu.Unlock()
 	if !strings.EqualFold(got, want) {
-		fmt.Fprintf(stderr, "upload corrupted: archive SHA-256 is %s, expected %s\r\n", got, want)
+		say(stderr, "upload corrupted: archive SHA-256 is %s, expected %s\r\n", got, want)
 		return 1
 	}
 	zr, err := zip.NewReader(bytes.NewReader(archive.Bytes()), int64(archive.Len()))
 	if err != nil {
-		fmt.Fprintf(stderr, "Expand-Archive : %v\r\n", err)
+		say(stderr, "Expand-Archive : %v\r\n", err)
 		return 1
 	}
 	files := make(map[string][]byte)
@@ -351,7 +351,7 @@ func (h *FakeHost) upload(stdin io.Reader, params map[string]string, stderr io.W
 		name := strings.TrimSuffix(f.Name, "/")
 		if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, `\`) ||
 			strings.Contains("/"+name+"/", "/../") || strings.Contains(name, ":") {
-			fmt.Fprintf(stderr, "Expand-Archive : unsafe entry %q\r\n", f.Name)
+			say(stderr, "Expand-Archive : unsafe entry %q\r\n", f.Name)
 			return 1
 		}
 		target := dst + `\` + strings.ReplaceAll(name, "/", `\`)
@@ -361,13 +361,13 @@ func (h *FakeHost) upload(stdin io.Reader, params map[string]string, stderr io.W
 		}
 		rc, err := f.Open()
 		if err != nil {
-			fmt.Fprintf(stderr, "Expand-Archive : %v\r\n", err)
+			say(stderr, "Expand-Archive : %v\r\n", err)
 			return 1
 		}
 		data, err := io.ReadAll(rc)
 		_ = rc.Close()
 		if err != nil {
-			fmt.Fprintf(stderr, "Expand-Archive : %s: %v\r\n", f.Name, err)
+			say(stderr, "Expand-Archive : %s: %v\r\n", f.Name, err)
 			return 1
 		}
 		files[target] = data
@@ -435,7 +435,7 @@ func (h *FakeHost) settleLocked() {
 func builtinPrograms() map[string]Program {
 	return map[string]Program{
 		"echo": func(_ context.Context, inv *Invocation) int {
-			fmt.Fprintf(inv.Stdout, "%s\r\n", inv.Args)
+			say(inv.Stdout, "%s\r\n", inv.Args)
 			return 0
 		},
 		"exit": func(_ context.Context, inv *Invocation) int {
@@ -458,14 +458,14 @@ func builtinPrograms() map[string]Program {
 			}
 			data, ok := inv.Host.ReadFile(p)
 			if !ok {
-				fmt.Fprint(inv.Stderr, "The system cannot find the file specified.\r\n")
+				say(inv.Stderr, "The system cannot find the file specified.\r\n")
 				return 1
 			}
 			_, _ = inv.Stdout.Write(data)
 			return 0
 		},
 		"cd": func(_ context.Context, inv *Invocation) int {
-			fmt.Fprintf(inv.Stdout, "%s\r\n", inv.Dir)
+			say(inv.Stdout, "%s\r\n", inv.Dir)
 			return 0
 		},
 		"timeout": func(ctx context.Context, inv *Invocation) int {
@@ -524,4 +524,10 @@ func parentPath(p string) string {
 
 func isAbs(p string) bool {
 	return len(p) >= 3 && p[1] == ':' && (p[2] == '\\' || p[2] == '/')
+}
+
+// say writes a message to a command's stream. The stream is the endpoint's
+// buffer, which fails only after the command ended.
+func say(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
 }

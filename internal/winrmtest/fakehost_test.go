@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -283,7 +284,7 @@ func TestStdinPipe(t *testing.T) {
 	// A reader that gives up fails the writers.
 	p = newStdinPipe()
 	p.CloseRead(errTestGone)
-	if _, err := p.Write([]byte("x")); err != errTestGone {
+	if _, err := p.Write([]byte("x")); !errors.Is(err, errTestGone) {
 		t.Errorf("Write after CloseRead = %v", err)
 	}
 }

@@ -124,11 +124,9 @@ type Server struct {
 	// example.com.
 	CACertPEM []byte
 
-	ts     *httptest.Server
-	opts   Options
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	ts   *httptest.Server
+	opts Options
+	log  *slog.Logger
 
 	ntlm ntlmVerifier
 
@@ -169,12 +167,9 @@ func start(opts Options, useTLS bool) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		opts:   opts,
 		log:    log,
-		ctx:    ctx,
-		cancel: cancel,
 		shells: make(map[string]*shell),
 		stats:  Stats{Requests: make(map[string]int)},
 		HTTPS:  useTLS,
@@ -198,9 +193,9 @@ func start(opts Options, useTLS bool) *Server {
 
 // Close stops the endpoint, terminating every running command.
 func (s *Server) Close() {
-	s.cancel()
 	s.dropShells()
 	s.ts.Close()
+	s.dropShells() // commands started while closing
 }
 
 // CloseClientConnections closes every open client connection, as a
@@ -239,7 +234,7 @@ func (s *Server) OpenShells() int {
 
 func notRecognized(_ context.Context, cmd *Command, _, stderr io.Writer) int {
 	name, _, _ := strings.Cut(strings.TrimSpace(cmd.Line), " ")
-	fmt.Fprintf(stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", name)
+	say(stderr, "'%s' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", name)
 	return 1
 }
 
@@ -294,7 +289,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case actionCreate:
 		s.create(w, env)
 	case actionCommand:
-		s.command(w, env)
+		s.command(r.Context(), w, env)
 	case actionSend:
 		s.send(w, env)
 	case actionReceive:
@@ -419,7 +414,10 @@ func (s *Server) create(w http.ResponseWriter, env *envelope) {
 	s.writeOK(w, createResponse(env.Header.MessageID, s.URL, sh.id))
 }
 
-func (s *Server) command(w http.ResponseWriter, env *envelope) {
+// command starts a command. It outlives the request that started it: its
+// context keeps the request's values, not its cancellation, and ends when
+// the command is terminated or the server closes.
+func (s *Server) command(reqCtx context.Context, w http.ResponseWriter, env *envelope) {
 	sh := s.lookup(env)
 	if sh == nil {
 		s.unknownShell(w, env)
@@ -444,7 +442,8 @@ func (s *Server) command(w http.ResponseWriter, env *envelope) {
 	s.recorded = append(s.recorded, Recorded{Line: line, Args: args, Script: script})
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithCancel(s.ctx)
+	// Close terminates every command through its shell.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
 	rc := &runningCommand{
 		id:      strings.ToUpper(newID()),
 		cancel:  cancel,

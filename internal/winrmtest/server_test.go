@@ -49,18 +49,20 @@ func newClient(t *testing.T, srv *Server, user, password string) *winrm.Client {
 // and "wait" (blocks until terminated).
 func echoHandler(ctx context.Context, cmd *Command, stdout, stderr io.Writer) int {
 	if cmd.Script != "" {
-		fmt.Fprintf(stdout, "script:%s", cmd.Script)
+		say(stdout, "script:%s", cmd.Script)
 		return 0
 	}
 	name, rest, _ := strings.Cut(cmd.Line, " ")
 	switch name {
 	case "echo":
-		fmt.Fprintf(stdout, "%s\r\n", rest)
+		say(stdout, "%s\r\n", rest)
 		return 0
 	case "exit":
 		var code int
-		fmt.Sscan(rest, &code)
-		fmt.Fprint(stderr, "failing")
+		if _, err := fmt.Sscan(rest, &code); err != nil {
+			return 2
+		}
+		say(stderr, "failing")
 		return code
 	case "cat":
 		_, _ = io.Copy(stdout, cmd.Stdin)
@@ -167,10 +169,10 @@ func TestEnvelopeLimitEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer shell.Close()
+	defer func() { _ = shell.Close() }()
 	// The client's default transport ignores the HTTP status of a SOAP
 	// answer, so the fault shows up as a response it cannot parse.
-	_, err = shell.Execute("echo " + strings.Repeat("x", 9*1024))
+	_, err = shell.ExecuteWithContext(t.Context(), "echo "+strings.Repeat("x", 9*1024))
 	var ece *winrm.ExecuteCommandError
 	if !errors.As(err, &ece) || !strings.Contains(ece.Body, "MaxEnvelopeSize") {
 		t.Fatalf("err = %v, want the envelope fault", err)
@@ -213,8 +215,8 @@ func TestCommandsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer shell.Close()
-	cmd, err := shell.Execute("echo", "a]b", "<c>")
+	defer func() { _ = shell.Close() }()
+	cmd, err := shell.ExecuteWithContext(t.Context(), "echo", "a]b", "<c>")
 	if err != nil {
 		t.Fatal(err)
 	}

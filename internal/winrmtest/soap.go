@@ -190,16 +190,6 @@ func (h *header) selector(name string) string {
 	return ""
 }
 
-// option returns the value of the named option, or "".
-func (h *header) option(name string) string {
-	for _, o := range h.OptionSet.Options {
-		if o.Name == name {
-			return strings.TrimSpace(o.Value)
-		}
-	}
-	return ""
-}
-
 // operationTimeout parses the xs:duration of OperationTimeout in the simple
 // forms clients send ("PT60S", "PT1.5S", "PT2M"); zero when absent or
 // malformed.

@@ -264,7 +264,7 @@ func (c *Client) post(ctx context.Context, body string) (string, error) {
 	if err != nil {
 		return "", classify(ctx, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	limit := int64(c.opts.MaxEnvelopeSize) * defaultReceiveBodyFactor
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {

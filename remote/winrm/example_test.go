@@ -28,14 +28,14 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 
 	src, err := os.MkdirTemp("", "example")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(src)
+	defer func() { _ = os.RemoveAll(src) }()
 	if err := os.WriteFile(filepath.Join(src, "hello.txt"), []byte("hello from the package"), 0o644); err != nil {
 		fmt.Println(err)
 		return

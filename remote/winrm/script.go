@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"unicode/utf16"
 
@@ -218,6 +217,3 @@ func checkRemovable(p string) error {
 }
 
 func isDriveLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
-
-// zipName returns the archive name of a file relative to the tree root.
-func zipName(rel string) string { return path.Clean(strings.ReplaceAll(rel, `\`, "/")) }

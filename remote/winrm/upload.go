@@ -127,7 +127,7 @@ func addFile(zw *zip.Writer, p, name string, fi fs.FileInfo) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only: nothing to lose
 	if _, err := io.Copy(fw, f); err != nil {
 		return fmt.Errorf("archive %s: %w", name, err)
 	}

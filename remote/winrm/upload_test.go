@@ -153,7 +153,7 @@ func TestUploadDetectsCorruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	src := writeTree(t, map[string][]byte{"a.txt": []byte(strings.Repeat("payload ", 1000))})
 	err = c.Upload(t.Context(), src, `C:\dst`)
 	var exit *remote.ExitError
@@ -256,7 +256,7 @@ func TestUploadReportsEnvelopeTooSmallOnHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	src := writeTree(t, map[string][]byte{"a.bin": randomBytes(200*1024, 3)})
 	err = c.Upload(t.Context(), src, `C:\dst`)
 	var exit *remote.ExitError

@@ -167,8 +167,8 @@ func TestRunExitStatusAndStreams(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{host: winrmtest.FakeHostOptions{Programs: map[string]winrmtest.Program{
 		"fail": func(_ context.Context, inv *winrmtest.Invocation) int {
-			io.WriteString(inv.Stdout, "partial")
-			io.WriteString(inv.Stderr, "boom")
+			_, _ = io.WriteString(inv.Stdout, "partial")
+			_, _ = io.WriteString(inv.Stderr, "boom")
 			return 42
 		},
 	}}})
@@ -218,7 +218,7 @@ func TestCancelTerminatesRemoteProcess(t *testing.T) {
 	stopped := make(chan struct{})
 	b := setup(t, setupOpts{host: winrmtest.FakeHostOptions{Programs: map[string]winrmtest.Program{
 		"wait": func(ctx context.Context, inv *winrmtest.Invocation) int {
-			io.WriteString(inv.Stdout, "ready")
+			_, _ = io.WriteString(inv.Stdout, "ready")
 			<-ctx.Done()
 			close(stopped)
 			return 1
@@ -322,7 +322,7 @@ func TestDialErrors(t *testing.T) {
 			}
 			c, err := Dial(t.Context(), opts)
 			if c != nil {
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 			}
 			if tt.want == nil {
 				if err != nil {
