@@ -279,7 +279,7 @@ func TestE2EConcurrentPublishOneWins(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			ans.Body.Close()
+			_ = ans.Body.Close()
 			if ans.StatusCode != http.StatusAccepted {
 				t.Errorf("publish %s: %d", id, ans.StatusCode)
 			}

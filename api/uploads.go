@@ -355,7 +355,7 @@ func (s *Server) getUploadManifest(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("open upload archive: %w", err)
 	}
-	defer obj.Close()
+	defer func() { _ = obj.Close() }() // read-only: nothing to lose
 	pkg, rep, err := manifest.CheckArchive(ctx, obj, obj.Size(), s.archiveLimits())
 	if err != nil {
 		return fmt.Errorf("check upload archive: %w", err)

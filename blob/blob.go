@@ -168,7 +168,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	defer o.Close()
+	defer func() { _ = o.Close() }() // read-only: nothing to lose
 	return s.Put(ctx, dst, o)
 }
 

@@ -25,7 +25,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer o.Close()
+	defer func() { _ = o.Close() }()
 	b, _ := io.ReadAll(o)
 	fmt.Println(string(b))
 	// Output:

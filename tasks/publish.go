@@ -158,7 +158,7 @@ func (h *PublishHandler) publish(ctx context.Context, log *slog.Logger, u store.
 	if err != nil {
 		return none, nil, nil, fmt.Errorf("tasks: publish: %w", err)
 	}
-	defer obj.Close()
+	defer func() { _ = obj.Close() }() // read-only: nothing to lose
 	pkg, rep, err := manifest.CheckArchive(ctx, obj, obj.Size(), h.limits)
 	if err != nil {
 		return none, nil, nil, fmt.Errorf("tasks: publish: check archive: %w", err)
