@@ -82,7 +82,8 @@ type Options struct {
 	// Logger receives the client's logs (default: discarded).
 	Logger *slog.Logger
 	// DialContext replaces the TCP dialer (bastions, tests). Ignored when
-	// Transport is set.
+	// Transport is set. No proxy is taken from the environment: servers
+	// are reached directly or through this dialer.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Transport replaces the whole HTTP transport, TLS included. NTLM still
 	// wraps it when Auth is AuthNTLM.

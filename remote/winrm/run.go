@@ -21,6 +21,9 @@ import (
 // cmd.Stdin still blocks in Read; input the command did not take is not an
 // error, as with os/exec.
 func (c *Client) Run(ctx context.Context, cmd *remote.Cmd) error {
+	if cmd == nil {
+		return errors.New("winrm: Run needs a command")
+	}
 	line, err := commandLine(cmd)
 	if err != nil {
 		return err
