@@ -26,18 +26,22 @@
 //
 // asynq polls: a worker whose queues are empty sleeps a uniform draw in
 // [½, 1½]× TaskCheckInterval between polls, and each poll runs one Lua
-// dequeue script per queue it serves. The default of 10ms (asynq's own
-// default is 1s) brings the idle submit-to-start p99 to about 15ms (asynq's
-// default: about 1.4s), at a cost measured on an idle worker serving four
-// queues (node, publish, default, one exec queue):
+// dequeue script (EVALSHA, which itself runs EXISTS and RPOPLPUSH) per
+// queue it serves. The default of 10ms (asynq's own default is 1s) brings
+// the idle submit-to-start p99 to about 15ms (asynq's default: about
+// 1.4s). Measured on an idle worker against redis-server 7.0 on loopback:
 //
-//	TaskCheckInterval  10ms (default)  ≈ 400 EVALSHA/s  (≈ 100 polls/s × 4 queues)
-//	TaskCheckInterval  1s   (asynq)    ≈   4 EVALSHA/s
+//	                       queues  polls/s  EVALSHA/s  commands/s (INFO)  Redis CPU
+//	packflow default 10ms    3       ≈ 90     ≈ 270       ≈ 740            ≈ 0.35% of a core
+//	packflow default 10ms    4       ≈ 90     ≈ 360       ≈ 1,100          ≈ 0.5% of a core
+//	asynq default 1s         1       ≈ 1      ≈ 1         ≈ 6              —
 //
-// plus, in both cases, about 4–5 commands/s of housekeeping (forwarding due
-// retries every DelayedTaskCheckInterval, asynq's and packflow's
-// heartbeats, the janitor, the cancellation subscriber). One Redis core
-// serves on the order of 100k such scripts a second, so a few dozen idle
-// workers at the default cost a few percent of one Redis; fleets of
-// hundreds of workers should raise TaskCheckInterval (PACKFLOW_TASK_CHECK_INTERVAL).
+// (4 queues: node, publish, default and one exec:<dc> queue; about 13µs of
+// Redis CPU per EVALSHA.) Housekeeping adds a few commands a second:
+// forwarding due retries every DelayedTaskCheckInterval (1s), asynq's and
+// packflow's heartbeats (5s), the janitor. So a hundred idle workers cost
+// about half of one Redis core; fleets that large should raise
+// TaskCheckInterval (PACKFLOW_TASK_CHECK_INTERVAL): 50ms cuts the load
+// five-fold for a pickup p99 of about 75ms. make bench reports the figure
+// for the defaults ("idle Redis load per worker").
 package worker

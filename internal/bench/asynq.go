@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,13 +48,14 @@ func asynqSuiteOn(db int) Suite {
 
 // asynqWorkload sizes the suite.
 type asynqWorkload struct {
-	enqueue      int // tasks per enqueue run
-	process      int // tasks per processing run
-	rounds       int // alternating runs of each side; the best counts
-	latency      int // packflow latency samples
-	latencyAsynq int // asynq-defaults latency samples (about 1 s each)
-	enqueueProcs int // concurrent enqueuers
-	concurrency  int // worker concurrency in the processing runs
+	enqueue      int           // tasks per enqueue run
+	process      int           // tasks per processing run
+	rounds       int           // alternating runs of each side; the best counts
+	latency      int           // packflow latency samples
+	latencyAsynq int           // asynq-defaults latency samples (about 1 s each)
+	enqueueProcs int           // concurrent enqueuers
+	concurrency  int           // worker concurrency in the processing runs
+	idleWindow   time.Duration // window of the idle-load count
 }
 
 const (
@@ -64,10 +67,10 @@ const (
 
 func runAsynq(ctx context.Context, env *Env, db int) ([]Result, error) {
 	w := asynqWorkload{enqueue: 20000, process: 15000, rounds: 3, latency: 300, latencyAsynq: 40,
-		enqueueProcs: 16, concurrency: 64}
+		enqueueProcs: 16, concurrency: 64, idleWindow: 3 * time.Second}
 	if env.Quick {
 		w = asynqWorkload{enqueue: 300, process: 300, rounds: 1, latency: 10, latencyAsynq: 3,
-			enqueueProcs: 16, concurrency: 64}
+			enqueueProcs: 16, concurrency: 64, idleWindow: 500 * time.Millisecond}
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: env.RedisAddr, DB: db, DisableIdentity: true, PoolSize: 80})
 	defer rdb.Close()
@@ -91,7 +94,12 @@ func runAsynq(ctx context.Context, env *Env, db int) ([]Result, error) {
 	if err != nil {
 		return results, err
 	}
-	return append(results, lat...), rdb.FlushDB(context.WithoutCancel(ctx)).Err()
+	results = append(results, lat...)
+	idle, err := b.idleLoadRow(ctx)
+	if err != nil {
+		return results, err
+	}
+	return append(results, idle), rdb.FlushDB(context.WithoutCancel(ctx)).Err()
 }
 
 type asynqBench struct {
@@ -371,6 +379,78 @@ func (b *asynqBench) latencyRows(ctx context.Context) ([]Result, error) {
 	p50.Note = fmt.Sprintf("%d samples vs %d", len(pfLat), len(asynqLat))
 	p99.Note = fmt.Sprintf("goal ≤ %d ms: %s; %d samples vs %d", latencyGoal.Milliseconds(), verdict, len(pfLat), len(asynqLat))
 	return []Result{p50, p99}, nil
+}
+
+// idleLoadRow measures the commands per second an idle worker sends to
+// Redis: packflow's defaults against asynq's. It counts every command the
+// server processes, so it is only meaningful on the bench's own
+// redis-server.
+func (b *asynqBench) idleLoadRow(ctx context.Context) (Result, error) {
+	if err := b.rdb.FlushDB(ctx).Err(); err != nil {
+		return Result{}, err
+	}
+	noop := asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
+	stop, queues, err := b.startPackflow(map[string]asynq.Handler{benchNoop: noop}, 0)
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: asynq: packflow worker: %w", err)
+	}
+	pf, err := b.commandRate(ctx)
+	stop()
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: asynq: idle load: %w", err)
+	}
+	srv := asynq.NewServerFromRedisClient(b.rdb, asynq.Config{Logger: quietAsynqLogger{}})
+	if err := srv.Start(noop); err != nil {
+		return Result{}, fmt.Errorf("bench: asynq: default server: %w", err)
+	}
+	base, err := b.commandRate(ctx)
+	srv.Shutdown()
+	if err != nil {
+		return Result{}, fmt.Errorf("bench: asynq: idle load: %w", err)
+	}
+	r := NewResult("idle Redis load per worker", "commands/s", pf, "asynq defaults", base, Lower)
+	r.Note = fmt.Sprintf("the price of fast pickup: polls every %v over %d queues vs every 1s over 1 queue",
+		worker.DefaultTaskCheckInterval, len(queues))
+	return r, nil
+}
+
+// commandRate lets the worker settle, then counts the commands the server
+// processes during w.idleWindow.
+func (b *asynqBench) commandRate(ctx context.Context) (float64, error) {
+	select {
+	case <-time.After(b.w.idleWindow / 2):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	before, err := b.commandsProcessed(ctx)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	select {
+	case <-time.After(b.w.idleWindow):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	after, err := b.commandsProcessed(ctx)
+	if err != nil {
+		return 0, err
+	}
+	// One of the counted commands is our own INFO.
+	return float64(after-before-1) / time.Since(start).Seconds(), nil
+}
+
+func (b *asynqBench) commandsProcessed(ctx context.Context) (int64, error) {
+	info, err := b.rdb.Info(ctx, "stats").Result()
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "total_commands_processed:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("INFO stats has no total_commands_processed")
 }
 
 // sampleLatency submits n tasks one at a time, each after an idle gap

@@ -30,6 +30,7 @@ func TestAsynqSuiteQuick(t *testing.T) {
 		{"processing throughput, no-op, concurrency 64", "tasks/s", "bare asynq server", Higher, 0.9},
 		{"submit-to-start p50, idle worker", "ms", "asynq defaults", Lower, 0},
 		{"submit-to-start p99, idle worker", "ms", "asynq defaults", Lower, 0},
+		{"idle Redis load per worker", "commands/s", "asynq defaults", Lower, 0},
 	}
 	if len(results) != len(want) {
 		t.Fatalf("%d results, want %d: %+v", len(results), len(want), results)
