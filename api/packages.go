@@ -163,7 +163,8 @@ func (s *Server) listPackages(c echo.Context) error {
 // or the caller may not see it.
 func (s *Server) pkg(c echo.Context) (store.Package, error) {
 	ctx := c.Request().Context()
-	p, err := s.store.Package(ctx, c.Param("uuid"))
+	// UUIDs are stored in lower case, as the manifest validator gives them.
+	p, err := s.store.Package(ctx, strings.ToLower(c.Param("uuid")))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Package{}, notFound("package")
 	}
@@ -186,7 +187,7 @@ func (s *Server) version(c echo.Context) (store.Package, store.Version, error) {
 	if err != nil {
 		return store.Package{}, store.Version{}, err
 	}
-	v, err := s.store.Version(c.Request().Context(), p.ID, c.Param("version"))
+	v, err := s.store.Version(c.Request().Context(), p.ID, canonicalVersion(c.Param("version")))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Package{}, store.Version{}, notFound("version")
 	}
@@ -194,6 +195,15 @@ func (s *Server) version(c echo.Context) (store.Package, store.Version, error) {
 		return store.Package{}, store.Version{}, err
 	}
 	return p, v, nil
+}
+
+// canonicalVersion spells a semantic version as publishing recorded it
+// ("v1.2.0" is 1.2.0); revision numbers and anything else stay as given.
+func canonicalVersion(v string) string {
+	if sv, err := manifest.ParseVersion(v); err == nil {
+		return sv.String()
+	}
+	return v
 }
 
 // getPackage answers GET /packages/{uuid} with its versions, lowest first.

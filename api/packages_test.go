@@ -189,6 +189,7 @@ func TestE2EUploadPreviewPublishLibraryDownload(t *testing.T) {
 		t.Errorf("download: %d bytes, headers %v", len(a.body), a.header)
 	}
 	b.do(t, http.MethodGet, "/api/v1/packages/"+testUUID+"/versions/9.9.9", tok, nil).mustStatus(t, http.StatusNotFound).problem(t)
+	b.do(t, http.MethodGet, "/api/v1/packages/"+strings.ToUpper(testUUID)+"/versions/v1.2.0", tok, nil).mustStatus(t, http.StatusOK)
 	// The upload's own copy is gone: the library holds the archive.
 	if diff := b.files(t); len(diff) != 1 || !strings.HasPrefix(diff[0], "packages/"+testUUID+"/") {
 		t.Errorf("blob files = %v, want the published archive only", diff)
