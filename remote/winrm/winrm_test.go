@@ -360,3 +360,34 @@ func TestClosedClient(t *testing.T) {
 		t.Fatalf("Run after Close = %v, want remote.ErrDisconnected", err)
 	}
 }
+
+func TestRunLargeOutputMissingDirIgnoredInput(t *testing.T) {
+	t.Parallel()
+	const n = 512 << 10
+	b := setup(t, setupOpts{host: winrmtest.FakeHostOptions{Programs: map[string]winrmtest.Program{
+		"zeros": func(_ context.Context, inv *winrmtest.Invocation) int {
+			zero := make([]byte, n)
+			_, _ = inv.Stdout.Write(zero)
+			_, _ = inv.Stderr.Write(zero)
+			return 0
+		},
+	}}})
+
+	stdout, stderr, err := run(t.Context(), b.client, &remote.Cmd{Command: "zeros"})
+	if err != nil || len(stdout) != n || len(stderr) != n {
+		t.Errorf("large output: %d and %d bytes, %v; want %d each", len(stdout), len(stderr), err, n)
+	}
+
+	for _, shell := range []remote.Shell{remote.ShellCmd, remote.ShellPowerShell} {
+		err := b.client.Run(t.Context(), &remote.Cmd{Shell: shell, Dir: `C:\missing`, Command: "echo hi"})
+		var exit *remote.ExitError
+		if !errors.As(err, &exit) {
+			t.Errorf("%s in a missing dir: err = %v, want an exit error", shell, err)
+		}
+	}
+
+	in := bytes.Repeat([]byte("unread input\n"), 1<<16)
+	if err := b.client.Run(t.Context(), &remote.Cmd{Command: "exit 0", Stdin: bytes.NewReader(in)}); err != nil {
+		t.Errorf("Run of a command that ignores its input = %v, want nil", err)
+	}
+}
