@@ -38,6 +38,7 @@ func settingDefs() []setting {
 		{"blob-url", "PACKFLOW_BLOB_URL", "", "package archive store: file:///abs/dir or mem:// (default file://<data dir>/blobs)"},
 		{"secret-key", "PACKFLOW_SECRET_KEY", "", "key that encrypts secrets at rest: 32 or more random bytes, hex or base64 (openssl rand -hex 32)"},
 		{"admin-token", "PACKFLOW_ADMIN_TOKEN", "", "admin token of the root account, registered at start (at least 16 characters)"},
+		{"metrics-listen", "PACKFLOW_METRICS_LISTEN", "", "address a worker serves /metrics and /healthz on (host:port; default: none)"},
 		{"node-id", "PACKFLOW_NODE_ID", "", "this worker node's ID: letters, digits, '.', '_', '-' (default: host name and a random suffix)"},
 		{"concurrency", "PACKFLOW_CONCURRENCY", strconv.Itoa(worker.DefaultConcurrency), "tasks a worker runs at once"},
 		{"queues", "PACKFLOW_QUEUES", "", "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
@@ -59,14 +60,18 @@ func apiSettings() []string {
 }
 
 func workerSettings() []string {
-	return []string{"redis-url", "data-dir", "blob-url", "secret-key", "node-id", "concurrency", "queues",
+	return []string{"redis-url", "data-dir", "blob-url", "secret-key", "metrics-listen", "node-id", "concurrency", "queues",
 		"datacenters", "task-check-interval", "allow-local", "upload-limit", "shutdown-timeout", "log-level", "log-format"}
 }
 
+// devSettings is every setting but metrics-listen: in dev the API serves
+// the metrics of both.
 func devSettings() []string {
 	var out []string
 	for _, s := range settingDefs() {
-		out = append(out, s.flag)
+		if s.flag != "metrics-listen" {
+			out = append(out, s.flag)
+		}
 	}
 	return out
 }
@@ -160,6 +165,9 @@ type Config struct {
 	RedisURL string
 	// Listen is the API's address. Default api.DefaultListen.
 	Listen string
+	// MetricsListen, when set, is where a worker serves /metrics and
+	// /healthz. Default: nowhere (the API serves them in dev).
+	MetricsListen string
 	// DataDir holds local state, absolute. Default ./data.
 	DataDir string
 	// BlobURL names the archive store. Default file://<DataDir>/blobs.
@@ -222,6 +230,12 @@ func loadConfig(f *flagSet) (Config, error) {
 			bad(src, v, err.Error())
 		}
 		cfg.Listen = v
+	}
+	if v, src, ok := get("metrics-listen"); ok && v != "" {
+		if err := checkListen(v); err != nil {
+			bad(src, v, err.Error())
+		}
+		cfg.MetricsListen = v
 	}
 	if v, src, ok := get("data-dir"); ok {
 		abs, err := filepath.Abs(v)

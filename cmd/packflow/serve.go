@@ -223,9 +223,13 @@ func runWorkerCommand(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	comps := []named{{"worker", w}}
+	if cfg.MetricsListen != "" {
+		comps = append([]named{{"metrics", newOpsServer(cfg.MetricsListen, d.metrics, log)}}, comps...)
+	}
 	// Shutdown waits for running tasks up to ShutdownTimeout; leave it a
 	// moment beyond that to hand the rest back.
-	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, nil, named{"worker", w})
+	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, nil, comps...)
 }
 
 func closeLogged(d *deps, log *slog.Logger) {
