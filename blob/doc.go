@@ -21,7 +21,11 @@
 // need io.ReaderAt) and seeks (http.ServeContent), so one handle serves
 // validation, copying and downloads.
 //
-// S3-compatible and GCS stores for fleets are future work: they fit behind
-// the same backend interface (Put maps to a multipart upload, Open to
-// ranged GETs) without changing callers.
+// The API stores uploads and the workers read them, so every process of a
+// fleet must open the same store. Today that is a file:// store on a
+// shared mount (NFS, EFS, a Kubernetes ReadWriteMany volume): Put's
+// temporary-file-and-rename is atomic there too. S3-compatible and GCS
+// stores are future work: they fit behind the same backend interface (Put
+// maps to a multipart upload, Open to ranged GETs) without changing
+// callers.
 package blob
