@@ -95,8 +95,9 @@ func (c *Client) runLine(ctx context.Context, j job) error {
 	// stdin goes out in chunks that fit one Send each. Without input the
 	// stream is closed at once, so that a command reading stdin sees EOF.
 	stdinDone := make(chan error, 1)
+	ended := make(chan struct{})
 	go func() {
-		stdinDone <- c.feed(wcmd.Stdin, j.stdin)
+		stdinDone <- c.feed(wcmd.Stdin, j.stdin, ended)
 	}()
 
 	var wg sync.WaitGroup
@@ -111,6 +112,7 @@ func (c *Client) runLine(ctx context.Context, j job) error {
 		_, errErr = io.Copy(stderr, wcmd.Stderr)
 	}()
 	wcmd.Wait()
+	close(ended)
 	wg.Wait()
 
 	if ctx.Err() != nil {
@@ -168,18 +170,29 @@ type stdinWriter interface {
 }
 
 // feed copies r to the command's stdin, each Read becoming at most one Send
-// of stdinChunk bytes, then closes the stream.
-func (c *Client) feed(w stdinWriter, r io.Reader) error {
+// of stdinChunk bytes, then closes the stream. Once ended is closed it
+// stops, and failures no longer count: input for a command that ended is
+// lost anyway, and the host may refuse it.
+func (c *Client) feed(w stdinWriter, r io.Reader, ended <-chan struct{}) error {
+	unlessEnded := func(err error) error {
+		if closed(ended) {
+			return nil
+		}
+		return err
+	}
 	if r != nil {
 		buf := make([]byte, c.opts.stdinChunk())
 		for {
 			n, rerr := r.Read(buf)
+			if closed(ended) {
+				return nil
+			}
 			if n > 0 {
 				if _, err := w.Write(buf[:n]); err != nil {
 					// End the stream so that the command sees EOF
 					// instead of waiting for the rest.
 					_ = w.Close()
-					return err
+					return unlessEnded(err)
 				}
 			}
 			if errors.Is(rerr, io.EOF) {
@@ -191,7 +204,17 @@ func (c *Client) feed(w stdinWriter, r io.Reader) error {
 			}
 		}
 	}
-	return w.Close()
+	return unlessEnded(w.Close())
+}
+
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // tailBuffer keeps the last 4 KiB written to it: enough of a failed
