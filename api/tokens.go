@@ -93,13 +93,23 @@ func (s *Server) listTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]tokenJSON, 0, len(all))
-	for _, t := range all {
-		ok, err := s.mayManageToken(c, p, t)
+	// The accounts whose tokens an admin manages, worked out once.
+	var scope map[string]bool
+	if p.Can(store.RoleAdmin) && p.AccountID != store.RootAccountID {
+		ids, err := s.store.Descendants(ctx, p.AccountID)
 		if err != nil {
 			return err
 		}
-		if ok {
+		scope = map[string]bool{p.AccountID: true}
+		for _, id := range ids {
+			scope[id] = true
+		}
+	}
+	out := make([]tokenJSON, 0, len(all))
+	for _, t := range all {
+		own := t.AccountID == p.AccountID && t.User == p.UserID
+		admin := p.Can(store.RoleAdmin) && (p.AccountID == store.RootAccountID || scope[t.AccountID])
+		if own || admin {
 			out = append(out, toTokenJSON(t))
 		}
 	}

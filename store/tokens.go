@@ -172,16 +172,32 @@ func (s *Store) Tokens(ctx context.Context) ([]Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: list tokens: %w", err)
 	}
+	if len(ids) == 0 {
+		return []Token{}, nil
+	}
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Get(ctx, s.tokenKey(id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: get tokens: %w", err)
+	}
 	out := make([]Token, 0, len(ids))
-	for _, id := range ids {
-		t, err := s.Token(ctx, id)
-		if errors.Is(err, ErrNotFound) {
+	for i, c := range cmds {
+		data, err := c.(*redis.StringCmd).Bytes()
+		if errors.Is(err, redis.Nil) {
 			continue // revoked while listing
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("store: get token %q: %w", ids[i], err)
 		}
-		out = append(out, t)
+		var t storedToken
+		if err := json.Unmarshal(data, &t); err != nil {
+			return nil, fmt.Errorf("store: decode token %q: %w", ids[i], err)
+		}
+		out = append(out, t.Token)
 	}
 	return out, nil
 }
