@@ -111,3 +111,21 @@ func TestOptionsDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestInternalScriptsExact(t *testing.T) {
+	t.Parallel()
+	const tail = "} catch {\n    [Console]::Error.WriteLine($_.ToString())\n    exit 1\n}\n"
+	const pre = "$ErrorActionPreference = 'Stop'\n$ProgressPreference = 'SilentlyContinue'\ntry {\n"
+	tests := map[string]struct{ got, want string }{
+		"boottime": {bootTimeScript(), "# packflow:boottime\n" + pre +
+			"    (Get-CimInstance -ClassName Win32_OperatingSystem).LastBootUpTime.ToUniversalTime().ToString('o')\n    exit 0\n" + tail},
+		"reboot": {rebootScript(""), "# packflow:reboot\n" + pre + "    Restart-Computer -Force\n    exit 0\n" + tail},
+		"remove": {removeScript(`C:\a'b`), "# packflow:remove\n$Path = 'C:\\a''b'\n" + pre +
+			"    if (Test-Path -LiteralPath $Path) {\n        Remove-Item -LiteralPath $Path -Recurse -Force\n    }\n    exit 0\n" + tail},
+	}
+	for name, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s script:\n%s\nwant:\n%s", name, tt.got, tt.want)
+		}
+	}
+}
