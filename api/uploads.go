@@ -159,17 +159,27 @@ func (s *Server) putMultipart(c echo.Context, bs BlobStore, key, boundary string
 				Message: "the form has no \"package\" field; send the .zip in a file field named package"}})
 		}
 		if err != nil {
-			return blob.Info{}, "", fmt.Errorf("read multipart body: %w", err)
+			return blob.Info{}, "", malformedMultipart(err)
 		}
 		if part.FormName() != "package" {
 			if _, err := io.Copy(io.Discard, part); err != nil {
-				return blob.Info{}, "", fmt.Errorf("read multipart body: %w", err)
+				return blob.Info{}, "", malformedMultipart(err)
 			}
 			continue
 		}
 		info, err := bs.Put(c.Request().Context(), key, part, blob.MaxSize(s.opts.UploadLimit))
 		return info, cleanFilename(part.FileName()), err
 	}
+}
+
+// malformedMultipart is the answer to a multipart body that cannot be
+// read: 413 past the limit, 400 otherwise.
+func malformedMultipart(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return err
+	}
+	return newProblem(http.StatusBadRequest, "Malformed multipart body", err.Error()).withCause(err)
 }
 
 // uploadFailed removes whatever an upload left and turns err into the
@@ -186,6 +196,9 @@ func (s *Server) uploadFailed(ctx context.Context, bs BlobStore, key string, err
 	var prob *Problem
 	if errors.As(err, &prob) {
 		return prob
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return newProblem(http.StatusBadRequest, "", "the upload ended before the whole body arrived; send it again").withCause(err)
 	}
 	return fmt.Errorf("store upload: %w", err)
 }

@@ -251,6 +251,8 @@ func TestUploadRefusals(t *testing.T) {
 		{"no package field", b.token, formCT, formNoPackage.Bytes(), -1, http.StatusUnprocessableEntity},
 		{"wrong media type", b.token, "text/plain", []byte("zip"), 3, http.StatusUnsupportedMediaType},
 		{"multipart without boundary", b.token, "multipart/form-data", []byte("x"), 1, http.StatusBadRequest},
+		{"multipart cut short", b.token, formCT, formNoPackage.Bytes()[:formNoPackage.Len()/2], -1, http.StatusBadRequest},
+		{"package part cut short", b.token, formBigCT, formBig.Bytes()[:formBig.Len()/2], -1, http.StatusBadRequest},
 		{"viewer", viewer, "application/zip", []byte("PK"), 2, http.StatusForbidden},
 	}
 	for _, tt := range tests {
