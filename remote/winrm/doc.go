@@ -52,7 +52,8 @@
 // Get-FileHash, expands it into the destination with Expand-Archive and
 // removes the temporary file. Windows has no Unix modes: the modes kept in
 // the archive are ignored, and a new destination inherits the ACL of its
-// parent.
+// parent. Get-FileHash and Expand-Archive need PowerShell 5.0 or later
+// (Windows Server 2016, or WMF 5.1 on older systems).
 //
 // # Reboot
 //
