@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net/http"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -98,9 +99,33 @@ type Store struct {
 	b backend
 }
 
+// Options configures stores that need more than their URL.
+type Options struct {
+	// S3 holds the credentials of s3:// stores.
+	S3 S3Credentials
+	// HTTPClient sends the requests of s3:// stores. Default
+	// http.DefaultClient.
+	HTTPClient *http.Client
+	// TempDir is where s3:// stores spool blobs. Default os.TempDir().
+	TempDir string
+}
+
 // Open opens the store named by rawURL: file:///abs/dir (created if
-// missing) or mem://.
+// missing) or mem://. S3 stores need credentials: see OpenWith.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
+	return OpenWith(ctx, rawURL, Options{})
+}
+
+// OpenWith opens the store named by rawURL with opts:
+//
+//	file:///abs/dir
+//	mem://
+//	s3://bucket[/prefix][?region=us-east-1][&endpoint=https://host:port][&path_style=true]
+//
+// An s3:// store talks to AWS S3 (virtual-hosted buckets at
+// s3.<region>.amazonaws.com) or, with endpoint and path_style, to an
+// S3-compatible server such as MinIO.
+func OpenWith(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("blob: parse url: %w", err)
@@ -121,10 +146,16 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 			return nil, err
 		}
 		return &Store{b: fb}, nil
+	case "s3":
+		sb, err := newS3(u, opts)
+		if err != nil {
+			return nil, err
+		}
+		return &Store{b: sb}, nil
 	case "":
-		return nil, fmt.Errorf("blob: url %q has no scheme (want file:// or mem://)", rawURL)
+		return nil, fmt.Errorf("blob: url %q has no scheme (want file://, mem:// or s3://)", rawURL)
 	default:
-		return nil, fmt.Errorf("blob: unsupported scheme %q (want file:// or mem://)", u.Scheme)
+		return nil, fmt.Errorf("blob: unsupported scheme %q (want file://, mem:// or s3://)", u.Scheme)
 	}
 }
 

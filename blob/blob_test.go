@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -22,11 +23,13 @@ func stores(t *testing.T) map[string]*blob.Store {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]*blob.Store{}
+	s3URL, creds := blob.NewFakeS3(t)
 	for name, u := range map[string]string{
 		"file": "file://" + filepath.ToSlash(t.TempDir()) + "/blobs",
 		"mem":  "mem://",
+		"s3":   s3URL,
 	} {
-		s, err := blob.Open(ctx, u)
+		s, err := blob.OpenWith(ctx, u, blob.Options{S3: creds, TempDir: t.TempDir()})
 		if err != nil {
 			t.Fatalf("Open(%q): %v", u, err)
 		}
@@ -194,9 +197,52 @@ func TestCheckKey(t *testing.T) {
 func TestOpenURL(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	for _, u := range []string{"relative/dir", "file://relative", "file://host/x", "s3://bucket", "::"} {
+	for _, u := range []string{"relative/dir", "file://relative", "file://host/x", "s3://bucket", "s3:///x", "gs://bucket", "::"} {
 		if _, err := blob.Open(ctx, u); err == nil {
 			t.Errorf("Open(%q) succeeded, want an error", u)
 		}
+	}
+}
+
+func TestS3ListsPagesAndChecksSignatures(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u, creds := blob.NewFakeS3(t)
+	spool := t.TempDir()
+	s, err := blob.OpenWith(ctx, u, blob.Options{S3: creds, TempDir: spool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 5 {
+		key := fmt.Sprintf("packages/p/%d.zip", i)
+		if _, err := s.Put(ctx, key, strings.NewReader(key)); err != nil {
+			t.Fatalf("Put: %v", err)
+		}
+		want = append(want, key)
+	}
+	if _, err := s.Put(ctx, "uploads/empty.zip", strings.NewReader("")); err != nil {
+		t.Fatalf("Put of an empty blob: %v", err)
+	}
+	got, err := s.List(ctx, "packages/")
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("List: %v (-want +got):\n%s", err, diff)
+	}
+	if left, _ := os.ReadDir(spool); len(left) != 0 {
+		t.Errorf("spooled files left behind: %v", left)
+	}
+
+	bad, err := blob.OpenWith(ctx, u, blob.Options{S3: blob.S3Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: "wrong"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bad.Put(ctx, "x", strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
+		t.Errorf("Put with a wrong secret: %v, want SignatureDoesNotMatch", err)
+	}
+	if err := bad.Ready(ctx); err == nil {
+		t.Error("Ready with a wrong secret succeeded")
+	}
+	if _, err := blob.Open(ctx, u); err == nil {
+		t.Error("Open of s3 without credentials succeeded")
 	}
 }

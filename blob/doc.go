@@ -5,6 +5,8 @@
 //
 //	file:///var/lib/packflow/blobs   a directory (the default, under the data dir)
 //	mem://                           process memory (tests, packflow dev)
+//	s3://bucket/prefix?region=…      an S3 bucket, or an S3-compatible server
+//	                                 (&endpoint=https://host:9000&path_style=true)
 //
 // Keys are slash-separated relative paths such as "uploads/<id>.zip" or
 // "packages/<uuid>/<upload id>.zip" (see UploadKey and PackageKey); each
@@ -22,10 +24,13 @@
 // validation, copying and downloads.
 //
 // The API stores uploads and the workers read them, so every process of a
-// fleet must open the same store. Today that is a file:// store on a
-// shared mount (NFS, EFS, a Kubernetes ReadWriteMany volume): Put's
-// temporary-file-and-rename is atomic there too. S3-compatible and GCS
-// stores are future work: they fit behind the same backend interface (Put
-// maps to a multipart upload, Open to ranged GETs) without changing
-// callers.
+// fleet must open the same store: an s3:// bucket, or a file:// store on a
+// shared mount (NFS, EFS, a Kubernetes ReadWriteMany volume), where Put's
+// temporary-file-and-rename is atomic too. S3 requests are signed with
+// Signature Version 4 by this package (no SDK); objects are written with
+// one PUT after spooling to a temporary file, so a blob is bounded by what
+// a single PUT takes (5 GiB), far above any upload limit. Tests run the
+// signing code against AWS's published example and the store against an
+// in-process S3 endpoint that checks every signature; GCS's XML API with
+// HMAC keys speaks the same protocol but has not been tried.
 package blob
