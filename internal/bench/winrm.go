@@ -90,7 +90,7 @@ func runWinRM(ctx context.Context, env *Env) ([]Result, error) {
 	}
 	st := srv.Stats()
 	r := NewResult("winrm upload", "MB/s", packflowMBs, "2 KiB per command", baseMBs, Higher)
-	r.Note = fmt.Sprintf("goal ≥ 20 MB/s; %d MiB tree of %d files, median of %d; largest request %d KiB; baseline moved %d KiB",
+	r.Note = fmt.Sprintf("goal ≥ 20 MB/s; %d MiB incompressible tree of %d files, median of %d; largest request %d KiB; baseline moved %d KiB",
 		w.bytes>>20, w.files, w.runs, st.MaxRequestBytes>>10, w.baselineBytes>>10)
 	env.Log.Info("winrm upload", "mb_per_s", packflowMBs, "baseline_mb_per_s", baseMBs)
 	return []Result{r}, nil

@@ -3,6 +3,7 @@ package winrm
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"compress/flate"
 	"context"
 	"crypto/sha256"
@@ -50,8 +51,9 @@ func (c *Client) Upload(ctx context.Context, src, dst string) error {
 }
 
 // zipTree writes the tree below root as a zip archive to w and returns its
-// SHA-256 (hex) and size. Files are deflated at the fastest level: the
-// link, not the CPU, should be the bottleneck.
+// SHA-256 (hex) and size. Files are deflated at the fastest level (the
+// link, not the CPU, should be the bottleneck), or stored when deflate
+// cannot shrink them.
 func zipTree(ctx context.Context, root string, w io.Writer) (string, int64, error) {
 	info, err := os.Stat(root)
 	if err != nil {
@@ -112,26 +114,58 @@ func zipTree(ctx context.Context, root string, w io.Writer) (string, int64, erro
 	return hex.EncodeToString(h.Sum(nil)), cw.n, nil
 }
 
+// addFile archives one file. Data that deflate cannot shrink (installers,
+// archives, media) is stored: compressing it costs more time than the
+// bytes it saves, judged on a sample from the start of the file.
 func addFile(zw *zip.Writer, p, name string, fi fs.FileInfo) error {
 	hdr, err := zip.FileInfoHeader(fi)
 	if err != nil {
 		return err
 	}
 	hdr.Name = name
-	hdr.Method = zip.Deflate
-	fw, err := zw.CreateHeader(hdr)
-	if err != nil {
-		return err
-	}
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = f.Close() }() // read-only: nothing to lose
-	if _, err := io.Copy(fw, f); err != nil {
+	sample := make([]byte, compressSample)
+	n, err := io.ReadFull(f, sample)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("archive %s: %w", name, err)
+	}
+	sample = sample[:n]
+	hdr.Method = zip.Deflate
+	if !compressible(sample) {
+		hdr.Method = zip.Store
+	}
+	fw, err := zw.CreateHeader(hdr)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(fw, io.MultiReader(bytes.NewReader(sample), f)); err != nil {
 		return fmt.Errorf("archive %s: %w", name, err)
 	}
 	return nil
+}
+
+// compressSample is how much of a file decides whether it is deflated.
+const compressSample = 64 << 10
+
+// compressible reports whether deflate shrinks sample by at least 10%.
+// Small samples are always deflated: trying costs next to nothing.
+func compressible(sample []byte) bool {
+	if len(sample) < 4<<10 {
+		return true
+	}
+	var cw countWriter
+	cw.w = io.Discard
+	fw, err := flate.NewWriter(&cw, flate.BestSpeed)
+	if err != nil {
+		return true
+	}
+	_, _ = fw.Write(sample)
+	_ = fw.Close()
+	return cw.n < int64(len(sample))*9/10
 }
 
 type countWriter struct {

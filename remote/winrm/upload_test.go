@@ -1,6 +1,7 @@
 package winrm
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -265,5 +266,30 @@ func TestUploadReportsEnvelopeTooSmallOnHost(t *testing.T) {
 	}
 	if host.Exists(`C:\dst`) {
 		t.Errorf("a truncated archive was expanded")
+	}
+}
+
+func TestZipTreeStoresIncompressibleFiles(t *testing.T) {
+	t.Parallel()
+	src := writeTree(t, map[string][]byte{
+		"random.bin": randomBytes(200<<10, 4),
+		"text.txt":   bytes.Repeat([]byte("install step\r\n"), 20<<10),
+		"tiny.txt":   []byte("x"),
+	})
+	var buf bytes.Buffer
+	if _, _, err := zipTree(t.Context(), src, &buf); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint16{}
+	for _, f := range zr.File {
+		got[f.Name] = f.Method
+	}
+	want := map[string]uint16{"random.bin": zip.Store, "text.txt": zip.Deflate, "tiny.txt": zip.Deflate}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("methods (-want +got):\n%s", diff)
 	}
 }
