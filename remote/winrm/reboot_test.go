@@ -1,6 +1,7 @@
 package winrm
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -113,5 +114,28 @@ func TestRebootDelay(t *testing.T) {
 	}
 	if got := rebootDelay(1000, base, maxDelay); got != maxDelay {
 		t.Errorf("rebootDelay(1000) = %s, want the cap", got)
+	}
+}
+
+func TestCancelledContextStopsEveryOperation(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	src := t.TempDir()
+	ops := map[string]func() error{
+		"run":    func() error { return b.client.Run(ctx, &remote.Cmd{Command: "echo hi"}) },
+		"upload": func() error { return b.client.Upload(ctx, src, `C:\dst`) },
+		"remove": func() error { return b.client.Remove(ctx, `C:\dst`) },
+		"reboot": func() error { return b.client.Reboot(ctx, remote.RebootOptions{}) },
+	}
+	before := len(b.srv.Commands())
+	for name, op := range ops {
+		if err := op(); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: err = %v, want context.Canceled", name, err)
+		}
+	}
+	if n := len(b.srv.Commands()) - before; n != 0 {
+		t.Errorf("%d commands reached the host", n)
 	}
 }

@@ -293,3 +293,41 @@ func TestZipTreeStoresIncompressibleFiles(t *testing.T) {
 		t.Errorf("methods (-want +got):\n%s", diff)
 	}
 }
+
+// cancelOnUpload cancels the client's context once the upload script
+// starts on the host.
+type cancelOnUpload struct {
+	next   winrmtest.Handler
+	cancel context.CancelFunc
+}
+
+func (c cancelOnUpload) ServeCommand(ctx context.Context, cmd *winrmtest.Command, stdout, stderr io.Writer) int {
+	if strings.HasPrefix(cmd.Script, "# packflow:upload") {
+		c.cancel()
+	}
+	return c.next.ServeCommand(ctx, cmd, stdout, stderr)
+}
+
+func TestUploadCancelledMidway(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{})
+	srv := winrmtest.New(winrmtest.Options{Handler: cancelOnUpload{host, cancel}})
+	t.Cleanup(srv.Close)
+	c, err := Dial(t.Context(), clientOptions(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	src := writeTree(t, map[string][]byte{"a.bin": randomBytes(1<<20, 5)})
+	if err := c.Upload(ctx, src, `C:\dst`); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if host.Exists(`C:\dst`) {
+		t.Errorf("a cancelled upload was expanded")
+	}
+	if n := srv.OpenShells(); n != 0 {
+		t.Errorf("%d shells left open", n)
+	}
+}
