@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,7 +35,7 @@ func runInstall(ctx context.Context, env *Env) ([]Result, error) {
 		return nil, fmt.Errorf("bench: install: the baseline needs unzip: %w", err)
 	}
 	dir := filepath.Join(env.Dir, "install")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("bench: install: %w", err)
 	}
 	path := filepath.Join(dir, "install-bench.zip")
@@ -54,29 +55,29 @@ func runInstall(ctx context.Context, env *Env) ([]Result, error) {
 		run++
 		return filepath.Join(dir, fmt.Sprintf("%s-%d", kind, run))
 	}
-	install := func() (time.Duration, error) {
+	install := func() (d time.Duration, err error) {
 		root := fresh("cache")
-		defer os.RemoveAll(root)
+		defer func() { err = errors.Join(err, os.RemoveAll(root)) }()
 		c, err := cache.Open(root, cache.Options{Logger: env.Log})
 		if err != nil {
 			return 0, err
 		}
-		defer c.Close()
+		defer func() { err = errors.Join(err, c.Close()) }()
 		runtime.GC()
 		start := time.Now()
 		res, err := c.Install(ctx, req)
-		d := time.Since(start)
+		d = time.Since(start)
 		if err == nil && res.AlreadyInstalled {
 			err = fmt.Errorf("a fresh cache found %s installed", res.Path)
 		}
 		return d, err
 	}
-	unzipD := func() (time.Duration, error) {
+	unzipD := func() (d time.Duration, err error) {
 		out := fresh("unzip")
-		defer os.RemoveAll(out)
+		defer func() { err = errors.Join(err, os.RemoveAll(out)) }()
 		start := time.Now()
 		b, err := exec.CommandContext(ctx, unzip, "-q", "-d", out, path).CombinedOutput()
-		d := time.Since(start)
+		d = time.Since(start)
 		if err != nil {
 			return d, fmt.Errorf("%w: %s", err, b)
 		}
@@ -117,7 +118,7 @@ func digest(path string) (string, int64, error) {
 	if err != nil {
 		return "", 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {

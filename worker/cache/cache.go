@@ -110,7 +110,7 @@ func Open(dir string, opts Options) (*Cache, error) {
 	opts = opts.withDefaults()
 	c := &Cache{dir: abs, opts: opts, log: opts.Logger.With("cache", abs)}
 	tmp := filepath.Join(abs, tmpName)
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	if err := os.MkdirAll(tmp, 0o755); err != nil { //nolint:gosec // trees are read by other users, as Extract makes them
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	if err := c.clearStaleSessions(tmp); err != nil {
@@ -245,14 +245,15 @@ func (c *Cache) discard(path string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
-	if err := os.Rename(path, filepath.Join(work, "tree")); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
+	err = os.Rename(path, filepath.Join(work, "tree"))
+	if rerr := os.RemoveAll(work); rerr != nil {
+		// Out of sight already; the next Open retries.
+		c.log.Warn("could not remove a discarded tree", "path", work, "err", rerr)
 	}
-	return nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 func (c *Cache) versionDir(uuid, version string) string {

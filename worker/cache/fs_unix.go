@@ -29,10 +29,10 @@ func tryLockDir(path string) (l *dirLock, ok bool, err error) {
 	case err == nil:
 		return &dirLock{f: f}, true, nil
 	case errors.Is(err, unix.EWOULDBLOCK):
-		f.Close()
+		_ = f.Close()
 		return nil, false, nil
 	}
-	f.Close()
+	_ = f.Close()
 	return nil, false, &os.PathError{Op: "flock", Path: path, Err: err}
 }
 
@@ -50,4 +50,4 @@ func (l *dirLock) isAt(path string) (bool, error) {
 }
 
 // release drops the lock.
-func (l *dirLock) release() { l.f.Close() }
+func (l *dirLock) release() { _ = l.f.Close() }

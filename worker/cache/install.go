@@ -154,7 +154,7 @@ func (c *Cache) build(ctx context.Context, req Request, work string) (string, ma
 	if err != nil {
 		return "", marker{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only from here on
 	tree := filepath.Join(work, "tree")
 	if err := manifest.Extract(ctx, f, size, tree, c.opts.Limits); err != nil {
 		return "", marker{}, err
@@ -177,14 +177,14 @@ func (c *Cache) fetch(ctx context.Context, req Request, path string) (f *os.File
 	if err != nil {
 		return nil, 0, fmt.Errorf("open archive: %w", err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
+			_ = f.Close()
 		}
 	}()
 	limit := req.Size
@@ -238,7 +238,7 @@ func (c *Cache) maxArchiveSize() int64 {
 // off; otherwise the two are swapped and the old tree, now in work, goes
 // with the work space.
 func (c *Cache) place(tree, final, work string, m marker, force bool) (Result, error) {
-	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(final), 0o755); err != nil { //nolint:gosec // trees are read by other users, as Extract makes them
 		return Result{}, err
 	}
 	err := os.Rename(tree, final)

@@ -38,7 +38,7 @@ func writeMarker(dir string, m marker) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, MarkerName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, MarkerName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644) //nolint:gosec // readable like the tree it marks
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func readMarker(dir, uuid, version string) (marker, error) {
 	if err != nil {
 		return marker{}, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b, err := io.ReadAll(io.LimitReader(f, maxMarkerSize+1))
 	if err != nil {
 		return marker{}, err
