@@ -48,6 +48,31 @@ func (e *ConflictError) Error() string { return "store: " + e.Message }
 // Unwrap returns ErrConflict or ErrVendorLocked.
 func (e *ConflictError) Unwrap() error { return e.err }
 
+// Conflicts returns every *ConflictError in err's tree, in order.
+func Conflicts(err error) []*ConflictError {
+	var out []*ConflictError
+	var walk func(error)
+	walk = func(e error) {
+		if e == nil {
+			return
+		}
+		if ce, ok := e.(*ConflictError); ok {
+			out = append(out, ce)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
 func conflict(rule, format string, args ...any) error {
 	return &ConflictError{Rule: rule, Message: fmt.Sprintf(format, args...), err: ErrConflict}
 }
@@ -211,8 +236,9 @@ type PublishResult struct {
 //     (package.version.exists), and always for a vendor-locked package
 //     (package.vendor.locked).
 //
-// A refusal is a *ConflictError. Of two publishes racing for the same UUID
-// and version exactly one wins; the other sees the winner's version.
+// Refusals are *ConflictError values, every one found joined in the error
+// (see Conflicts). Of two publishes racing for the same UUID and version
+// exactly one wins; the other sees the winner's version.
 func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, error) {
 	if r.UploadID == "" || r.ID == "" || r.AccountID == "" || r.BlobKey == "" {
 		return PublishResult{}, errors.New("store: publish needs an upload, a package id, an account and a blob key")
@@ -229,6 +255,8 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 			return conflict("upload.status", "upload %s is %s under task %s, not publishing under %s", up.ID, up.Status, up.TaskID, r.TaskID)
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
+		// Every rule is checked and every refusal reported together.
+		var refused []error
 		var pkg Package
 		err := getJSON(ctx, tx, pkgKey, &pkg)
 		exists := err == nil
@@ -238,7 +266,7 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 		case err != nil:
 			return err
 		case pkg.AccountID != r.AccountID:
-			return conflict("package.uuid.owner", "package UUID %s belongs to another account; give your package a new <UUID>", r.ID)
+			refused = append(refused, conflict("package.uuid.owner", "package UUID %s belongs to another account; give your package a new <UUID>", r.ID))
 		}
 		owner, err := tx.Get(ctx, nameKey).Result()
 		switch {
@@ -246,7 +274,7 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 		case err != nil:
 			return err
 		case owner != r.ID:
-			return conflict("package.name.taken", "the name %q is taken by another package; package names are unique across the platform, choose another <Name>", r.Name)
+			refused = append(refused, conflict("package.name.taken", "the name %q is taken by another package; package names are unique across the platform, choose another <Name>", r.Name))
 		}
 		version := r.Version
 		revision := pkg.Revision
@@ -264,12 +292,17 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
 			return err
+		case pkg.AccountID != r.AccountID:
+			// The versions are another account's: the owner refusal says it.
 		case !r.Options.Force:
-			return conflict("package.version.exists", "version %s of %s is already published; raise <Version>, or publish with force to overwrite it", version, r.ID)
+			refused = append(refused, conflict("package.version.exists", "version %s of %s is already published; raise <Version>, or publish with force to overwrite it", version, r.ID))
 		case pkg.VendorLocked:
-			return locked("version %s of %s was published by a vendor and cannot be overwritten, even with force; publish a new version", version, r.ID)
+			refused = append(refused, locked("version %s of %s was published by a vendor and cannot be overwritten, even with force; publish a new version", version, r.ID))
 		default:
 			res.Replaced = &old
+		}
+		if len(refused) > 0 {
+			return errors.Join(refused...)
 		}
 
 		oldMember := ""

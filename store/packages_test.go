@@ -81,6 +81,18 @@ func TestPublishRules(t *testing.T) {
 		{"name taken by another package", pubReq("p2", "aGENT", "1.0.0", "other"), "package.name.taken", store.ErrConflict},
 		{"existing version", pubReq("p1", "Agent", "1.0.0", "acme"), "package.version.exists", store.ErrConflict},
 	}
+	// Every refusal is reported, not only the first.
+	if _, err := publishUpload(t, s, "tool", pubReq("p7", "Tool", "1.0.0", "acme")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = publishUpload(t, s, "twice", pubReq("p1", "tool", "1.0.0", "other"))
+	var rules []string
+	for _, ce := range store.Conflicts(err) {
+		rules = append(rules, ce.Rule)
+	}
+	if diff := cmp.Diff([]string{"package.uuid.owner", "package.name.taken"}, rules); diff != "" {
+		t.Errorf("two refusals (-want +got):\n%s", diff)
+	}
 	for i, tt := range tests {
 		_, err := publishUpload(t, s, fmt.Sprintf("bad%d", i), tt.req)
 		if !errors.Is(err, tt.wantErr) || conflictRule(err) != tt.rule {

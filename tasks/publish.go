@@ -220,14 +220,16 @@ func (h *PublishHandler) publish(ctx context.Context, log *slog.Logger, u store.
 		SHA256: pkg.SHA256, Size: pkg.Size, BlobKey: key, Warnings: warnings,
 	}
 	res, err := h.store.Publish(ctx, req)
-	var ce *store.ConflictError
-	if errors.As(err, &ce) {
-		// The version belongs to someone else (or nobody may take it):
-		// this upload's copy is not referenced by anything.
+	if refused := store.Conflicts(err); len(refused) > 0 {
+		// The library refused the version: this upload's copy is not
+		// referenced by anything.
 		if derr := h.blob.Delete(ctx, key); derr != nil {
 			log.WarnContext(ctx, "delete the archive of a refused publish", "key", key, "error", derr)
 		}
-		return none, []store.Problem{{Path: conflictPath(ce.Rule), Rule: ce.Rule, Message: ce.Message}}, warnings, nil
+		for _, ce := range refused {
+			problems = append(problems, store.Problem{Path: conflictPath(ce.Rule), Rule: ce.Rule, Message: ce.Message})
+		}
+		return none, problems, warnings, nil
 	}
 	if err != nil {
 		return none, nil, nil, fmt.Errorf("tasks: publish: record version: %w", err)
