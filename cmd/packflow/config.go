@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/packflow/packflow/api"
+	"github.com/packflow/packflow/blob"
 	"github.com/packflow/packflow/internal/redisconn"
 	"github.com/packflow/packflow/worker"
 )
@@ -27,40 +29,48 @@ type setting struct {
 	env   string // environment variable
 	def   string // built-in default; "" for none
 	usage string
+	// alt is a conventional variable read when env is unset
+	// (AWS_ACCESS_KEY_ID for the S3 key, …).
+	alt string
+	// secret settings never show their value in --help or errors.
+	secret bool
 }
 
 // settingDefs returns every setting a subcommand can take.
 func settingDefs() []setting {
 	return []setting{
-		{"redis-url", "PACKFLOW_REDIS_URL", "", "Redis for queues and records: redis://[user:pass@]host:port/db, rediss://… (TLS) or redis+sentinel://h1:26379,h2:26379/master/db"},
-		{"listen", "PACKFLOW_LISTEN", api.DefaultListen, "address the API listens on (host:port)"},
-		{"data-dir", "PACKFLOW_DATA_DIR", "./data", "directory for local state (the default blob store, dev's token and key)"},
-		{"blob-url", "PACKFLOW_BLOB_URL", "", "package archive store: file:///abs/dir or mem:// (default file://<data dir>/blobs)"},
-		{"secret-key", "PACKFLOW_SECRET_KEY", "", "key that encrypts secrets at rest: 32 or more random bytes, hex or base64 (openssl rand -hex 32)"},
-		{"admin-token", "PACKFLOW_ADMIN_TOKEN", "", "admin token of the root account, registered at start (at least 16 characters)"},
-		{"metrics-listen", "PACKFLOW_METRICS_LISTEN", "", "address a worker serves /metrics and /healthz on (host:port; default: none)"},
-		{"node-id", "PACKFLOW_NODE_ID", "", "this worker node's ID: letters, digits, '.', '_', '-' (default: host name and a random suffix)"},
-		{"concurrency", "PACKFLOW_CONCURRENCY", strconv.Itoa(worker.DefaultConcurrency), "tasks a worker runs at once"},
-		{"queues", "PACKFLOW_QUEUES", "", "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
-		{"datacenters", "PACKFLOW_DATACENTERS", "", "comma-separated datacenters whose execution queues a worker serves"},
-		{"task-check-interval", "PACKFLOW_TASK_CHECK_INTERVAL", worker.DefaultTaskCheckInterval.String(), "how long an idle worker waits between polls of its queues"},
-		{"allow-local", "PACKFLOW_ALLOW_LOCAL", "false", "allow the local transport (commands run on the worker itself)"},
-		{"upload-limit", "PACKFLOW_UPLOAD_LIMIT", "256MiB", "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
-		{"body-limit", "PACKFLOW_BODY_LIMIT", "1MiB", "largest request body accepted, uploads aside"},
-		{"shutdown-timeout", "PACKFLOW_SHUTDOWN_TIMEOUT", "30s", "how long a graceful stop may take"},
-		{"log-level", "PACKFLOW_LOG_LEVEL", "info", "debug, info, warn or error"},
-		{"log-format", "PACKFLOW_LOG_FORMAT", "text", "text or json"},
+		{flag: "redis-url", env: "PACKFLOW_REDIS_URL", usage: "Redis for queues and records: redis://[user:pass@]host:port/db, rediss://… (TLS) or redis+sentinel://h1:26379,h2:26379/master/db"},
+		{flag: "listen", env: "PACKFLOW_LISTEN", def: api.DefaultListen, usage: "address the API listens on (host:port)"},
+		{flag: "data-dir", env: "PACKFLOW_DATA_DIR", def: "./data", usage: "directory for local state (the default blob store, dev's token and key)"},
+		{flag: "blob-url", env: "PACKFLOW_BLOB_URL", usage: "package archive store: file:///abs/dir, mem:// or s3://bucket/prefix?region=…[&endpoint=https://host:9000&path_style=true] (default file://<data dir>/blobs)"},
+		{flag: "s3-access-key-id", env: "PACKFLOW_S3_ACCESS_KEY_ID", alt: "AWS_ACCESS_KEY_ID", usage: "access key of an s3:// blob store"},
+		{flag: "s3-secret-access-key", env: "PACKFLOW_S3_SECRET_ACCESS_KEY", alt: "AWS_SECRET_ACCESS_KEY", secret: true, usage: "secret key of an s3:// blob store"},
+		{flag: "s3-session-token", env: "PACKFLOW_S3_SESSION_TOKEN", alt: "AWS_SESSION_TOKEN", secret: true, usage: "session token of temporary S3 credentials"},
+		{flag: "secret-key", env: "PACKFLOW_SECRET_KEY", secret: true, usage: "key that encrypts secrets at rest: 32 or more random bytes, hex or base64 (openssl rand -hex 32)"},
+		{flag: "admin-token", env: "PACKFLOW_ADMIN_TOKEN", secret: true, usage: "admin token of the root account, registered at start (at least 16 characters)"},
+		{flag: "metrics-listen", env: "PACKFLOW_METRICS_LISTEN", usage: "address a worker serves /metrics and /healthz on (host:port; default: none)"},
+		{flag: "node-id", env: "PACKFLOW_NODE_ID", usage: "this worker node's ID: letters, digits, '.', '_', '-' (default: host name and a random suffix)"},
+		{flag: "concurrency", env: "PACKFLOW_CONCURRENCY", def: strconv.Itoa(worker.DefaultConcurrency), usage: "tasks a worker runs at once"},
+		{flag: "queues", env: "PACKFLOW_QUEUES", usage: "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
+		{flag: "datacenters", env: "PACKFLOW_DATACENTERS", usage: "comma-separated datacenters whose execution queues a worker serves"},
+		{flag: "task-check-interval", env: "PACKFLOW_TASK_CHECK_INTERVAL", def: worker.DefaultTaskCheckInterval.String(), usage: "how long an idle worker waits between polls of its queues"},
+		{flag: "allow-local", env: "PACKFLOW_ALLOW_LOCAL", def: "false", usage: "allow the local transport (commands run on the worker itself)"},
+		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "256MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
+		{flag: "body-limit", env: "PACKFLOW_BODY_LIMIT", def: "1MiB", usage: "largest request body accepted, uploads aside"},
+		{flag: "shutdown-timeout", env: "PACKFLOW_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long a graceful stop may take"},
+		{flag: "log-level", env: "PACKFLOW_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+		{flag: "log-format", env: "PACKFLOW_LOG_FORMAT", def: "text", usage: "text or json"},
 	}
 }
 
 // Setting names each process takes (dev takes the union).
 func apiSettings() []string {
-	return []string{"redis-url", "listen", "data-dir", "blob-url", "secret-key", "admin-token",
+	return []string{"redis-url", "listen", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key", "s3-session-token", "secret-key", "admin-token",
 		"upload-limit", "body-limit", "shutdown-timeout", "log-level", "log-format"}
 }
 
 func workerSettings() []string {
-	return []string{"redis-url", "data-dir", "blob-url", "secret-key", "metrics-listen", "node-id", "concurrency", "queues",
+	return []string{"redis-url", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key", "s3-session-token", "secret-key", "metrics-listen", "node-id", "concurrency", "queues",
 		"datacenters", "task-check-interval", "allow-local", "upload-limit", "shutdown-timeout", "log-level", "log-format"}
 }
 
@@ -109,13 +119,18 @@ func newFlagSet(name, usage string, names []string, defaults map[string]string, 
 		if d, ok := defaults[n]; ok {
 			def = d
 		}
-		if v, ok := lookupEnv(getenv, s.env); ok {
-			def = v
+		env, fromEnv := s.lookup(getenv)
+		if fromEnv {
+			def = env
 		}
-		help := s.usage + " [$" + s.env + "]"
-		if s.flag == "admin-token" || s.flag == "secret-key" {
+		help := s.usage + " [$" + s.env
+		if s.alt != "" {
+			help += " or $" + s.alt
+		}
+		help += "]"
+		if s.secret {
 			def = "" // never print secrets in --help; the variable still applies
-			if _, ok := lookupEnv(getenv, s.env); ok {
+			if fromEnv {
 				help += " (set)"
 			}
 		}
@@ -129,9 +144,18 @@ func newFlagSet(name, usage string, names []string, defaults map[string]string, 
 	return f
 }
 
-func lookupEnv(getenv func(string) string, name string) (string, bool) {
-	v := getenv(name)
-	return v, v != ""
+// lookup returns the setting's value from the environment: its variable,
+// else its conventional alternative.
+func (s setting) lookup(getenv func(string) string) (string, bool) {
+	if v := getenv(s.env); v != "" {
+		return v, true
+	}
+	if s.alt != "" {
+		if v := getenv(s.alt); v != "" {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // parse parses args; --help gives flag.ErrHelp.
@@ -151,8 +175,12 @@ func (f *flagSet) value(name string) (string, string, bool) {
 		}
 	})
 	v := *p
-	if (name == "admin-token" || name == "secret-key") && src != "-"+name {
-		v, _ = lookupEnv(f.getenv, f.defs[name].env)
+	def := f.defs[name]
+	if def.alt != "" && src == def.env && f.getenv(def.env) == "" && f.getenv(def.alt) != "" {
+		src = def.alt
+	}
+	if def.secret && src != "-"+name {
+		v, _ = def.lookup(f.getenv)
 	}
 	return strings.TrimSpace(v), src, true
 }
@@ -172,6 +200,8 @@ type Config struct {
 	DataDir string
 	// BlobURL names the archive store. Default file://<DataDir>/blobs.
 	BlobURL string
+	// S3 are the credentials of an s3:// BlobURL, required with one.
+	S3 blob.S3Credentials
 	// SecretKey encrypts secrets at rest; dev generates one when unset.
 	SecretKey []byte
 	// AdminToken is the root account's admin token; dev generates one when
@@ -252,6 +282,18 @@ func loadConfig(f *flagSet) (Config, error) {
 			bad(src, v, err.Error())
 		}
 		cfg.BlobURL = v
+	}
+	if v, _, ok := get("s3-access-key-id"); ok {
+		cfg.S3.AccessKeyID = v
+	}
+	if v, _, ok := get("s3-secret-access-key"); ok {
+		cfg.S3.SecretAccessKey = v
+	}
+	if v, _, ok := get("s3-session-token"); ok {
+		cfg.S3.SessionToken = v
+	}
+	if strings.HasPrefix(cfg.BlobURL, "s3://") && (cfg.S3.AccessKeyID == "" || cfg.S3.SecretAccessKey == "") {
+		errs = append(errs, errors.New("PACKFLOW_BLOB_URL is an s3:// store: set PACKFLOW_S3_ACCESS_KEY_ID and PACKFLOW_S3_SECRET_ACCESS_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"))
 	}
 	if v, src, ok := get("secret-key"); ok && v != "" {
 		key, err := parseSecretKey(v)
@@ -357,13 +399,25 @@ func checkBlobURL(v string) error {
 	switch {
 	case v == "mem://":
 		return nil
+	case strings.HasPrefix(v, "s3://"):
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" {
+			return errors.New("an s3:// URL names a bucket: s3://bucket/prefix?region=eu-west-1")
+		}
+		if ep := u.Query().Get("endpoint"); ep != "" {
+			e, err := url.Parse(ep)
+			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
+				return fmt.Errorf("endpoint %q must be an http(s) URL", ep)
+			}
+		}
+		return nil
 	case strings.HasPrefix(v, "file://"):
 		if !filepath.IsAbs(filepath.FromSlash(strings.TrimPrefix(v, "file://"))) {
 			return errors.New("a file:// URL needs an absolute path: file:///var/lib/packflow/blobs")
 		}
 		return nil
 	}
-	return errors.New("must be file:///abs/dir or mem://")
+	return errors.New("must be file:///abs/dir, mem:// or s3://bucket/prefix")
 }
 
 func parseSecretKey(v string) ([]byte, error) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/packflow/packflow/blob"
 )
 
 // loadFor parses args for a subcommand with the given settings and env.
@@ -24,43 +26,51 @@ func loadFor(t *testing.T, settings []string, env map[string]string, args ...str
 func TestConfigBadValues(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		env   string
-		value string
-		want  string // besides the variable's name
+		env     string
+		value   string
+		want    string // besides the variable's name
+		noCreds bool   // leave the S3 credentials unset
 	}{
-		{"PACKFLOW_REDIS_URL", "http://localhost:6379", "scheme"},
-		{"PACKFLOW_REDIS_URL", "redis://:hunter2@/0", "no host"},
-		{"PACKFLOW_REDIS_URL", "redis+sentinel:///mymaster", "sentinel"},
-		{"PACKFLOW_REDIS_URL", "redis://localhost:6379/x", "database"},
-		{"PACKFLOW_LISTEN", "8080", "host:port"},
-		{"PACKFLOW_LISTEN", "127.0.0.1:99999", "port"},
-		{"PACKFLOW_DATA_DIR", " ", "directory"},
-		{"PACKFLOW_BLOB_URL", "s3://bucket", "file:///abs/dir or mem://"},
-		{"PACKFLOW_BLOB_URL", "file://relative/dir", "absolute"},
-		{"PACKFLOW_SECRET_KEY", "not-hex-nor-base64!", "hex or base64"},
-		{"PACKFLOW_SECRET_KEY", "00ff", "at least 32"},
-		{"PACKFLOW_ADMIN_TOKEN", "short", "16 characters"},
-		{"PACKFLOW_ADMIN_TOKEN", "has a space in the middle", "spaces"},
-		{"PACKFLOW_NODE_ID", "node/1", "letters, digits"},
-		{"PACKFLOW_CONCURRENCY", "lots", "whole number"},
-		{"PACKFLOW_CONCURRENCY", "0", "1 to 10000"},
-		{"PACKFLOW_QUEUES", "publish=high", "weight"},
-		{"PACKFLOW_QUEUES", "a=1,a=2", "twice"},
-		{"PACKFLOW_DATACENTERS", "eu,us east", "datacenter"},
-		{"PACKFLOW_TASK_CHECK_INTERVAL", "10", "duration"},
-		{"PACKFLOW_TASK_CHECK_INTERVAL", "-1s", "positive"},
-		{"PACKFLOW_ALLOW_LOCAL", "maybe", "true or false"},
-		{"PACKFLOW_UPLOAD_LIMIT", "1PB", "size"},
-		{"PACKFLOW_UPLOAD_LIMIT", "0", "positive"},
-		{"PACKFLOW_BODY_LIMIT", "lots", "size"},
-		{"PACKFLOW_SHUTDOWN_TIMEOUT", "soon", "duration"},
-		{"PACKFLOW_LOG_LEVEL", "verbose", "debug, info, warn or error"},
-		{"PACKFLOW_LOG_LEVEL", "info+2", "debug, info, warn or error"},
-		{"PACKFLOW_LOG_FORMAT", "xml", "text or json"},
+		{"PACKFLOW_REDIS_URL", "http://localhost:6379", "scheme", false},
+		{"PACKFLOW_REDIS_URL", "redis://:hunter2@/0", "no host", false},
+		{"PACKFLOW_REDIS_URL", "redis+sentinel:///mymaster", "sentinel", false},
+		{"PACKFLOW_REDIS_URL", "redis://localhost:6379/x", "database", false},
+		{"PACKFLOW_LISTEN", "8080", "host:port", false},
+		{"PACKFLOW_LISTEN", "127.0.0.1:99999", "port", false},
+		{"PACKFLOW_DATA_DIR", " ", "directory", false},
+		{"PACKFLOW_BLOB_URL", "gs://bucket", "file:///abs/dir, mem:// or s3://", false},
+		{"PACKFLOW_BLOB_URL", "s3:///prefix", "bucket", false},
+		{"PACKFLOW_BLOB_URL", "s3://b?endpoint=minio:9000", "http(s)", false},
+		{"PACKFLOW_BLOB_URL", "s3://bucket/packs", "PACKFLOW_S3_ACCESS_KEY_ID", true},
+		{"PACKFLOW_BLOB_URL", "file://relative/dir", "absolute", false},
+		{"PACKFLOW_SECRET_KEY", "not-hex-nor-base64!", "hex or base64", false},
+		{"PACKFLOW_SECRET_KEY", "00ff", "at least 32", false},
+		{"PACKFLOW_ADMIN_TOKEN", "short", "16 characters", false},
+		{"PACKFLOW_ADMIN_TOKEN", "has a space in the middle", "spaces", false},
+		{"PACKFLOW_NODE_ID", "node/1", "letters, digits", false},
+		{"PACKFLOW_CONCURRENCY", "lots", "whole number", false},
+		{"PACKFLOW_CONCURRENCY", "0", "1 to 10000", false},
+		{"PACKFLOW_QUEUES", "publish=high", "weight", false},
+		{"PACKFLOW_QUEUES", "a=1,a=2", "twice", false},
+		{"PACKFLOW_DATACENTERS", "eu,us east", "datacenter", false},
+		{"PACKFLOW_TASK_CHECK_INTERVAL", "10", "duration", false},
+		{"PACKFLOW_TASK_CHECK_INTERVAL", "-1s", "positive", false},
+		{"PACKFLOW_ALLOW_LOCAL", "maybe", "true or false", false},
+		{"PACKFLOW_UPLOAD_LIMIT", "1PB", "size", false},
+		{"PACKFLOW_UPLOAD_LIMIT", "0", "positive", false},
+		{"PACKFLOW_BODY_LIMIT", "lots", "size", false},
+		{"PACKFLOW_SHUTDOWN_TIMEOUT", "soon", "duration", false},
+		{"PACKFLOW_LOG_LEVEL", "verbose", "debug, info, warn or error", false},
+		{"PACKFLOW_LOG_LEVEL", "info+2", "debug, info, warn or error", false},
+		{"PACKFLOW_LOG_FORMAT", "xml", "text or json", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.env+"="+tc.value, func(t *testing.T) {
-			_, err := loadFor(t, devSettings(), map[string]string{tc.env: tc.value})
+			env := map[string]string{tc.env: tc.value, "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "example"}
+			if tc.noCreds {
+				delete(env, "AWS_ACCESS_KEY_ID")
+			}
+			_, err := loadFor(t, devSettings(), env)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -172,5 +182,28 @@ func TestHelpAndUsage(t *testing.T) {
 	var stdout bytes.Buffer
 	if code := run(context.Background(), []string{"version"}, env, &stdout, io.Discard); code != exitOK || !strings.HasPrefix(stdout.String(), "packflow ") {
 		t.Errorf("version: exit %d, %q", code, stdout.String())
+	}
+}
+
+func TestConfigS3Credentials(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"PACKFLOW_BLOB_URL":         "s3://packs/prod?region=eu-west-1",
+		"AWS_ACCESS_KEY_ID":         "AKIDFROMAWS",
+		"PACKFLOW_S3_ACCESS_KEY_ID": "AKIDFROMPACKFLOW",
+		"AWS_SECRET_ACCESS_KEY":     "aws-secret",
+	}
+	cfg, err := loadFor(t, apiSettings(), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := blob.S3Credentials{AccessKeyID: "AKIDFROMPACKFLOW", SecretAccessKey: "aws-secret"}
+	if cfg.S3 != want || cfg.BlobURL != env["PACKFLOW_BLOB_URL"] {
+		t.Errorf("S3 %+v, blob %s; want %+v", cfg.S3, cfg.BlobURL, want)
+	}
+	var help bytes.Buffer
+	run(context.Background(), []string{"api", "--help"}, mapEnv(env), io.Discard, &help)
+	if strings.Contains(help.String(), "aws-secret") || !strings.Contains(help.String(), "$AWS_SECRET_ACCESS_KEY]") {
+		t.Errorf("help shows the secret or hides its variable:\n%s", help.String())
 	}
 }

@@ -94,7 +94,7 @@ func openDeps(ctx context.Context, cfg Config, log *slog.Logger) (*deps, error) 
 	if err != nil {
 		return nil, usageError{fmt.Errorf("PACKFLOW_REDIS_URL: %w", err)}
 	}
-	bs, err := blob.Open(ctx, cfg.BlobURL)
+	bs, err := blob.OpenWith(ctx, cfg.BlobURL, blob.Options{S3: cfg.S3})
 	if err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("blob store: %w", err)
