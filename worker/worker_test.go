@@ -421,3 +421,41 @@ func TestWorkerOnMiniredis(t *testing.T) {
 		t.Errorf("Nodes = %+v, %v", nodes, err)
 	}
 }
+
+func TestRunStopsWhenContextEnds(t *testing.T) {
+	_, rdb := testenv.Miniredis(t)
+	b := setup(t, rdb)
+	w, err := worker.New(worker.Options{Redis: rdb, NodeID: "run1", Handlers: map[string]asynq.Handler{}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- w.Run(ctx) }()
+	waitFor(t, "node record", func() bool {
+		_, err := b.store.Node(context.Background(), "run1")
+		return err == nil
+	})
+	cancel()
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := b.store.Node(context.Background(), "run1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("node record after Run returned: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestStartFailsWithoutRedis(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DisableIdentity: true, MaxRetries: -1})
+	defer rdb.Close()
+	w, err := worker.New(worker.Options{Redis: rdb, NodeID: "x", Handlers: map[string]asynq.Handler{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err == nil {
+		t.Fatal("Start with Redis down: want an error")
+	}
+	if err := w.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown after failed Start: %v", err)
+	}
+}
