@@ -371,3 +371,37 @@ func TestFormatChain(t *testing.T) {
 		t.Errorf("FormatChain = %q", got)
 	}
 }
+
+// mapCatalog is a catalog of fixed answers for the example.
+type mapCatalog map[string][]CatalogVersion
+
+func (m mapCatalog) Versions(_ context.Context, uuid string) ([]CatalogVersion, error) {
+	return m[uuid], nil
+}
+
+func (m mapCatalog) ActiveVersion(context.Context, string) (string, error) { return "", nil }
+
+func ExampleResolve() {
+	catalog := mapCatalog{
+		"app":  {{Version: "1.0.0", Requires: []manifest.Requirement{{UUID: "lib", Version: "^2.1"}}}},
+		"lib":  {{Version: "2.0.0"}, {Version: "2.3.1", Requires: []manifest.Requirement{{UUID: "base"}}}, {Version: "3.0.0"}},
+		"base": {{Version: "1"}, {Version: "2"}},
+	}
+	closure, err := Resolve(context.Background(), catalog, VersionRef{UUID: "app", Version: "1.0.0"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, v := range closure.Order { // dependencies first
+		fmt.Println(v)
+	}
+
+	catalog["base"] = nil // unpublished since
+	_, err = Resolve(context.Background(), catalog, VersionRef{UUID: "app", Version: "1.0.0"})
+	fmt.Println(err)
+	// Output:
+	// base@2
+	// lib@2.3.1
+	// app@1.0.0
+	// tasks: dependency missing: app@1.0.0 → lib@2.3.1 → base: base has no published version
+}

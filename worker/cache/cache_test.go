@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/packflow/packflow/manifest"
 )
 
 func TestOpenRecovers(t *testing.T) {
@@ -89,6 +91,9 @@ func TestOpenValidates(t *testing.T) {
 	mustWrite(t, filepath.Join(dir, "file"), "x")
 	if _, err := Open(filepath.Join(dir, "file"), Options{}); err == nil {
 		t.Error("Open on a file succeeded")
+	}
+	if _, err := Open(t.TempDir(), Options{Limits: manifest.Limits{MaxEntries: -1}}); err == nil {
+		t.Error("Open with negative limits succeeded")
 	}
 }
 

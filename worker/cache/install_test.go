@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
@@ -298,6 +300,14 @@ func TestInstallOpenFails(t *testing.T) {
 	req.Open = func(context.Context) (io.ReadCloser, error) { return nil, boom }
 	if _, err := c.Install(context.Background(), req); !errors.Is(err, boom) {
 		t.Errorf("err = %v, want it to wrap the opener's error", err)
+	}
+
+	// The blob store fails half way through the archive.
+	req.Open = func(context.Context) (io.ReadCloser, error) {
+		return io.NopCloser(io.MultiReader(bytes.NewReader(a.data[:len(a.data)/2]), iotest.ErrReader(boom))), nil
+	}
+	if _, err := c.Install(context.Background(), req); !errors.Is(err, boom) {
+		t.Errorf("read failing half way: err = %v, want it to wrap the reader's error", err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
