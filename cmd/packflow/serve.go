@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,9 +86,6 @@ type deps struct {
 }
 
 func openDeps(ctx context.Context, cfg Config, log *slog.Logger) (*deps, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
 	rdb, err := redisconn.Open(cfg.RedisURL)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("PACKFLOW_REDIS_URL: %w", err)}
