@@ -159,34 +159,43 @@ func (c *Cache) begin() (func(), error) {
 // clearStaleSessions removes the work space of every session no live
 // process holds.
 func (c *Cache) clearStaleSessions(tmp string) error {
-	ents, err := os.ReadDir(tmp)
+	root, err := os.OpenRoot(tmp)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer func() { _ = root.Close() }()
+	ents, err := fs.ReadDir(root.FS(), ".")
 	if err != nil {
 		return fmt.Errorf("cache: %w", err)
 	}
 	for _, e := range ents {
-		p := filepath.Join(tmp, e.Name())
-		if e.IsDir() {
-			l, ok, err := tryLockDir(p)
-			if err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					continue
-				}
-				return fmt.Errorf("cache: %w", err)
-			}
-			if !ok {
-				continue // a live process works there
-			}
-			err = os.RemoveAll(p)
-			l.release()
-			if err != nil {
+		name := e.Name()
+		if !e.IsDir() {
+			if err := root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("cache: clear stale work space: %w", err)
 			}
-			c.log.Info("cleared the work space of an interrupted session", "path", p)
 			continue
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		f, err := root.Open(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
+		l, ok, err := tryLock(f)
+		if err != nil {
+			return fmt.Errorf("cache: %w", err)
+		}
+		if !ok {
+			continue // a live process works there
+		}
+		err = root.RemoveAll(name)
+		l.release()
+		if err != nil {
 			return fmt.Errorf("cache: clear stale work space: %w", err)
 		}
+		c.log.Info("cleared the work space of an interrupted session", "path", filepath.Join(tmp, name))
 	}
 	return nil
 }

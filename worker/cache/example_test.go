@@ -21,7 +21,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 
 	// An archive as the blob store would hand it over, with the digest
 	// the library recorded at publish time.
@@ -37,7 +37,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	req := cache.Request{
 		UUID:    "3b1f8a52-7c1e-4d2a-9f60-1e2d3c4b5a69",
 		Version: "1.0.0",

@@ -7,18 +7,20 @@ import "os"
 // dirLock stands in for flock where the platform has none: sharing a cache
 // directory between processes is not supported there, and Open clears the
 // whole work space.
-type dirLock struct{}
+type dirLock struct{ f *os.File }
 
-func tryLockDir(path string) (*dirLock, bool, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, false, err
-	}
-	return &dirLock{}, true, nil
-}
+func tryLock(f *os.File) (*dirLock, bool, error) { return &dirLock{f: f}, true, nil }
 
 func (l *dirLock) isAt(path string) (bool, error) {
-	_, err := os.Stat(path)
-	return err == nil, err
+	held, err := l.f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
 }
 
-func (l *dirLock) release() {}
+func (l *dirLock) release() { _ = l.f.Close() }

@@ -12,13 +12,10 @@ import (
 // dirLock is an exclusive flock on a directory, held through an open file.
 type dirLock struct{ f *os.File }
 
-// tryLockDir takes an exclusive lock on the directory at path without
-// waiting; ok is false when another open file description holds it.
-func tryLockDir(path string) (l *dirLock, ok bool, err error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, false, err
-	}
+// tryLock takes an exclusive lock on the open directory f without
+// waiting; ok is false when another open file description holds it. The
+// lock owns f when taken; otherwise f is closed.
+func tryLock(f *os.File) (l *dirLock, ok bool, err error) {
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if !errors.Is(err, unix.EINTR) {
@@ -33,7 +30,7 @@ func tryLockDir(path string) (l *dirLock, ok bool, err error) {
 		return nil, false, nil
 	}
 	_ = f.Close()
-	return nil, false, &os.PathError{Op: "flock", Path: path, Err: err}
+	return nil, false, &os.PathError{Op: "flock", Path: f.Name(), Err: err}
 }
 
 // isAt tells whether the locked directory is still the one at path.

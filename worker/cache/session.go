@@ -21,10 +21,14 @@ func newSession(tmp string) (*session, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cache: work space: %w", err)
 		}
-		l, ok, err := tryLockDir(dir)
+		f, err := os.Open(dir)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // another process's Open removed it before our lock
 		}
+		if err != nil {
+			return nil, fmt.Errorf("cache: work space: %w", err)
+		}
+		l, ok, err := tryLock(f)
 		if err != nil {
 			return nil, fmt.Errorf("cache: work space: %w", err)
 		}
