@@ -19,7 +19,14 @@
 //
 // A tree therefore appears whole or not at all, and a tree is trusted only
 // when its marker names its UUID, version and sha256. Anything an
-// interrupted install leaves is in .tmp, which the next Open clears.
+// interrupted install leaves is in .tmp, which the next Open clears. A
+// package that ships a file named like the marker is refused (an error
+// wrapping manifest.ErrInvalid).
+//
+// Nothing is fsynced: a killed or crashed process loses nothing that was
+// made visible, but after a power loss a renamed tree may hold files whose
+// data never reached the disk. Nodes that must survive that re-install
+// with Force after an unclean boot.
 //
 // A forced install builds the new tree beside the old one and swaps the
 // two (one atomic exchange on Linux, two renames elsewhere), then removes
