@@ -143,10 +143,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	return w.Shutdown(sctx)
 }
 
-// Shutdown stops taking tasks, lets running ones finish (up to
-// ShutdownTimeout, or until ctx ends, whichever comes first; unfinished
-// tasks go back to their queue without using a retry), then removes the
-// node record. Calling it again, or before Start, does nothing.
+// Shutdown stops taking tasks, lets running ones finish, then removes the
+// node record. Tasks still running after ShutdownTimeout go back to their
+// queue as they were. When ctx ends first, running tasks see their
+// context cancelled and are put back to run again at once, without using
+// a retry — except a task on its last allowed attempt, which asynq
+// archives. Calling Shutdown again, or before Start, does nothing.
 func (w *Worker) Shutdown(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
