@@ -24,7 +24,7 @@ func Example() {
 	}
 	defer mr.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), DisableIdentity: true})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 
 	srv, err := api.New(api.Options{Store: store.New(rdb, store.Options{}), AdminToken: "example-admin-token"})
 	if err != nil {

@@ -84,7 +84,7 @@ func TestRequestIDFromCaller(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
+		_ = res.Body.Close()
 		got := res.Header.Get(echo.HeaderXRequestID)
 		if tc.want != "" && got != tc.want {
 			t.Errorf("sent %q, got %q", tc.sent, got)

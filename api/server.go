@@ -103,16 +103,16 @@ func (o *Options) setDefaults() {
 func (o *Options) validate() error {
 	var errs []error
 	if o.Store == nil {
-		errs = append(errs, errors.New("Store is required"))
+		errs = append(errs, errors.New("a Store is required"))
 	}
 	if o.BodyLimit < 0 {
-		errs = append(errs, fmt.Errorf("BodyLimit %d is negative", o.BodyLimit))
+		errs = append(errs, fmt.Errorf("body limit %d is negative", o.BodyLimit))
 	}
 	if o.UploadLimit < 0 {
-		errs = append(errs, fmt.Errorf("UploadLimit %d is negative", o.UploadLimit))
+		errs = append(errs, fmt.Errorf("upload limit %d is negative", o.UploadLimit))
 	}
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
-		errs = append(errs, errors.New("AdminToken must be at least 16 characters"))
+		errs = append(errs, errors.New("the admin token must be at least 16 characters"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("api: bad options: %w", err)

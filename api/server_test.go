@@ -108,7 +108,7 @@ func (b *bundle) do(t *testing.T, method, path, token string, body any) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	data, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -156,8 +156,8 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{"no store", Options{}, "Store is required"},
-		{"negative body limit", Options{Store: st, BodyLimit: -1}, "BodyLimit"},
-		{"short admin token", Options{Store: st, AdminToken: "short"}, "AdminToken"},
+		{"negative body limit", Options{Store: st, BodyLimit: -1}, "body limit"},
+		{"short admin token", Options{Store: st, AdminToken: "short"}, "admin token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -185,14 +185,15 @@ func TestStartServeShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET /api/v1/accounts: %d", res.StatusCode)
 	}
 	if err := srv.Shutdown(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := http.DefaultClient.Do(req.Clone(context.Background())); err == nil {
+	if res, err := http.DefaultClient.Do(req.Clone(context.Background())); err == nil {
+		_ = res.Body.Close()
 		t.Fatal("server still answers after Shutdown")
 	}
 }

@@ -138,7 +138,7 @@ func newFlagSet(name, usage string, names []string, defaults map[string]string, 
 		f.vals[n] = f.fs.String(n, def, help)
 	}
 	f.fs.Usage = func() {
-		fmt.Fprintf(f.fs.Output(), "%s\n\nFlags (each defaults to its environment variable):\n", usage)
+		printf(f.fs.Output(), "%s\n\nFlags (each defaults to its environment variable):\n", usage)
 		f.fs.PrintDefaults()
 	}
 	return f

@@ -147,7 +147,7 @@ func runDevCommand(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	started := func() {
-		fmt.Fprintf(e.stdout, "packflow dev: API at http://%s, %s\n", srv.Addr(), tokenNote)
+		printf(e.stdout, "packflow dev: API at http://%s, %s\n", srv.Addr(), tokenNote)
 		log.Info("dev ready", "api", "http://"+srv.Addr().String(), "node", w.NodeID(), "allow_local", cfg.AllowLocal)
 	}
 	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, started, named{"worker", w}, named{"api", srv})

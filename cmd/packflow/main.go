@@ -81,24 +81,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case err == nil, errors.Is(err, flag.ErrHelp):
 			return exitOK
 		case errors.As(err, &ue):
-			fmt.Fprintf(stderr, "packflow %s: %v\n", c.name, err)
+			printf(stderr, "packflow %s: %v\n", c.name, err)
 			return exitUsage
 		default:
-			fmt.Fprintf(stderr, "packflow %s: %v\n", c.name, err)
+			printf(stderr, "packflow %s: %v\n", c.name, err)
 			return exitError
 		}
 	}
-	fmt.Fprintf(stderr, "packflow: unknown command %q\n\n", args[0])
+	printf(stderr, "packflow: unknown command %q\n\n", args[0])
 	printUsage(stderr)
 	return exitUsage
 }
 
+// printf writes to a terminal stream. A failed write there has nowhere
+// better to be reported, so it is dropped.
+func printf(w io.Writer, format string, args ...any) {
+	_, _ = fmt.Fprintf(w, format, args...)
+}
+
 func printUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: packflow <command> [flags]\n\nCommands:")
+	printf(w, "Usage: packflow <command> [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		printf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun packflow <command> --help for its flags.")
+	printf(w, "\nRun packflow <command> --help for its flags.\n")
 }
 
 // versionString is the version this binary reports.
@@ -124,7 +130,7 @@ func versionString() string {
 func runVersionCommand(_ context.Context, e env, args []string) error {
 	fs := flag.NewFlagSet("packflow version", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	fs.Usage = func() { fmt.Fprintln(fs.Output(), "Usage: packflow version\n\nPrints the version of this binary.") }
+	fs.Usage = func() { printf(fs.Output(), "Usage: packflow version\n\nPrints the version of this binary.\n") }
 	if err := fs.Parse(args); err != nil {
 		return usageErrorOrHelp(err)
 	}

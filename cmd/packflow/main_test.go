@@ -56,7 +56,7 @@ func startDev(t *testing.T, env map[string]string, args ...string) (url, tokenPa
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{"dev"}, args...), mapEnv(env), pw, newTWriter(t))
-		pw.Close()
+		_ = pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
 	if !sc.Scan() {
@@ -88,7 +88,7 @@ func get(t *testing.T, url, token string) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	body, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)

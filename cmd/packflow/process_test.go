@@ -20,7 +20,7 @@ func freeAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	_ = ln.Close()
 	return addr
 }
 
@@ -48,7 +48,7 @@ func tryGet(ctx context.Context, url string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	return res.StatusCode, nil
 }
 

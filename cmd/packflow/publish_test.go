@@ -29,7 +29,7 @@ func call(t *testing.T, method, url, token, contentType string, body []byte, out
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	if out != nil {
 		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
 			t.Fatalf("%s %s: decode: %v", method, url, err)

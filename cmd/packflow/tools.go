@@ -17,9 +17,9 @@ func runValidateCommand(ctx context.Context, e env, args []string) error {
 	fs.SetOutput(e.stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: packflow validate [-json] PATH\n\n"+
+		printf(fs.Output(), "Usage: packflow validate [-json] PATH\n\n"+
 			"Checks the package at PATH (a .zip or an unpacked directory) with every rule\n"+
-			"publishing applies, and lists each problem with its path, line, rule and fix.\n\nFlags:")
+			"publishing applies, and lists each problem with its path, line, rule and fix.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,9 +54,9 @@ func runPackCommand(ctx context.Context, e env, args []string) error {
 	fs.SetOutput(e.stderr)
 	out := fs.String("o", "", "the .zip to write (required)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: packflow pack DIR -o FILE.zip\n\n"+
+		printf(fs.Output(), "Usage: packflow pack DIR -o FILE.zip\n\n"+
 			"Packs the package directory DIR into FILE.zip, the same bytes for the same\n"+
-			"tree. Run packflow validate first to check it.\n\nFlags:")
+			"tree. Run packflow validate first to check it.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	// Accept the flag after DIR too: packflow pack DIR -o FILE.zip.
