@@ -91,24 +91,31 @@ func (s *Store) Nodes(ctx context.Context) ([]Node, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.key("node", id)
-	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
-	if err != nil {
+	// One GET per node in a pipeline rather than MGET: on Redis Cluster the
+	// node keys live in different slots.
+	cmds := make([]*redis.StringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, s.key("node", id))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("store: get nodes: %w", err)
 	}
 	now := time.Now()
 	nodes := make([]Node, 0, len(ids))
 	var gone []any
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
+	for i, cmd := range cmds {
+		b, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
 			gone = append(gone, ids[i])
 			continue
 		}
-		n, err := decodeNode(ids[i], []byte(str), now)
+		if err != nil {
+			return nil, fmt.Errorf("store: get node %s: %w", ids[i], err)
+		}
+		n, err := decodeNode(ids[i], b, now)
 		if err != nil {
 			return nil, err
 		}

@@ -36,25 +36,29 @@ func (s *Store) CreateTask(ctx context.Context, rec TaskRecord, ttl time.Duratio
 	if err != nil {
 		return false, fmt.Errorf("store: encode task %s: %w", rec.ID, err)
 	}
-	ok, err := s.rdb.SetNX(ctx, s.key("task", rec.ID), b, ttl).Result()
-	if err != nil {
-		return false, fmt.Errorf("store: create task %s: %w", rec.ID, err)
+	key := s.key("task", rec.ID)
+	// Two rounds: the existing record may expire between SETNX and GET.
+	for range 2 {
+		ok, err := s.rdb.SetNX(ctx, key, b, ttl).Result()
+		if err != nil {
+			return false, fmt.Errorf("store: create task %s: %w", rec.ID, err)
+		}
+		if ok {
+			return true, nil
+		}
+		old, err := s.Task(ctx, rec.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if old.AccountID != rec.AccountID || old.Queue != rec.Queue || old.Type != rec.Type {
+			return false, fmt.Errorf("store: task %s exists for another account, queue or type: %w", rec.ID, ErrConflict)
+		}
+		return false, nil
 	}
-	if ok {
-		return true, nil
-	}
-	old, err := s.Task(ctx, rec.ID)
-	if errors.Is(err, ErrNotFound) {
-		// Expired between the two calls: try once more.
-		return s.CreateTask(ctx, rec, ttl)
-	}
-	if err != nil {
-		return false, err
-	}
-	if old.AccountID != rec.AccountID || old.Queue != rec.Queue || old.Type != rec.Type {
-		return false, fmt.Errorf("store: task %s exists for another account, queue or type: %w", rec.ID, ErrConflict)
-	}
-	return false, nil
+	return false, fmt.Errorf("store: create task %s: record kept expiring under us: %w", rec.ID, ErrConflict)
 }
 
 // Task returns the record of task id, or ErrNotFound.
