@@ -16,12 +16,15 @@ const (
 )
 
 // pageRequest is what a list call asked for: at most Limit items after
-// the position Cursor names.
+// the position the cursor names.
 type pageRequest struct {
 	Limit int
-	// After is the sort key of the last item of the previous page; empty
-	// for the first page.
+	// After is the sort key of the last item of the previous page (the
+	// cursor decoded); empty for the first page. paginate uses it.
 	After string
+	// Cursor is the cursor as sent, for lists paged by the store, whose
+	// own next cursors (base64url, unpadded) go back to it unchanged.
+	Cursor string
 }
 
 // page is the answer of every list: {"items": [...], "next_cursor": "..."}.
@@ -51,7 +54,7 @@ func parsePage(c echo.Context) (pageRequest, error) {
 			errs = append(errs, FieldError{Path: "cursor", Rule: "cursor",
 				Message: "cursor must be a next_cursor returned by an earlier page"})
 		} else {
-			req.After = string(after)
+			req.After, req.Cursor = string(after), v
 		}
 	}
 	if len(errs) > 0 {

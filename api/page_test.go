@@ -56,7 +56,7 @@ func TestParsePage(t *testing.T) {
 	}{
 		{"", pageRequest{Limit: 50}, nil},
 		{"limit=500", pageRequest{Limit: 500}, nil},
-		{"limit=7&cursor=aWQtMDM", pageRequest{Limit: 7, After: "id-03"}, nil},
+		{"limit=7&cursor=aWQtMDM", pageRequest{Limit: 7, After: "id-03", Cursor: "aWQtMDM"}, nil},
 		{"limit=0", pageRequest{}, []string{"limit"}},
 		{"limit=501", pageRequest{}, []string{"limit"}},
 		{"limit=ten&cursor=!!", pageRequest{}, []string{"limit", "cursor"}},
