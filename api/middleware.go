@@ -86,8 +86,11 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.metrics.observe(req.Method, route, res.Status, took)
 		level := slog.LevelInfo
-		if res.Status >= 500 {
+		switch {
+		case res.Status >= 500:
 			level = slog.LevelError
+		case isProbe(route):
+			level = slog.LevelDebug // probes every few seconds would drown the log
 		}
 		s.log(c).LogAttrs(req.Context(), level, "http request",
 			slog.String("method", req.Method),
@@ -100,6 +103,16 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// isProbe reports whether route is polled by machines: health checks and
+// metrics scrapes.
+func isProbe(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // recoverPanics turns a handler's panic into a 500 problem and logs the

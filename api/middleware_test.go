@@ -2,8 +2,10 @@ package api
 
 import (
 	"bytes"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/labstack/echo/v4"
@@ -91,6 +93,49 @@ func TestRequestIDFromCaller(t *testing.T) {
 		}
 		if tc.want == "" && (got == tc.sent || got == "") {
 			t.Errorf("sent %q, got %q: want a fresh ID", tc.sent, got)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRequestLogRemoteAddress(t *testing.T) {
+	t.Parallel()
+	for _, trust := range []bool{false, true} {
+		var logs syncBuffer
+		b := setup(t, func(o *Options) {
+			o.TrustProxy = trust
+			o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, b.http.URL+"/api/v1/accounts", nil)
+		req.Header.Set("X-Forwarded-For", "203.0.113.7")
+		res, err := b.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = res.Body.Close()
+		want := "remote=127.0.0.1"
+		if trust {
+			want = "remote=203.0.113.7"
+		}
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("TrustProxy=%v: log lacks %s:\n%s", trust, want, logs.String())
 		}
 	}
 }

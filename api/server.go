@@ -76,6 +76,11 @@ type Options struct {
 	Queues []string
 	// Version is reported in logs and /healthz.
 	Version string
+	// TrustProxy takes the client address in request logs from
+	// X-Forwarded-For, as set by a load balancer on a private or loopback
+	// address. Default false: the peer's address, which a client cannot
+	// forge.
+	TrustProxy bool
 }
 
 func (o *Options) setDefaults() {
@@ -157,6 +162,10 @@ func New(opts Options) (*Server, error) {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	if opts.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	s.echo = e
 	s.middleware(e)
 	s.routes(e)

@@ -54,6 +54,7 @@ func settingDefs() []setting {
 		{flag: "queues", env: "PACKFLOW_QUEUES", usage: "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
 		{flag: "datacenters", env: "PACKFLOW_DATACENTERS", usage: "comma-separated datacenters whose execution queues a worker serves"},
 		{flag: "task-check-interval", env: "PACKFLOW_TASK_CHECK_INTERVAL", def: worker.DefaultTaskCheckInterval.String(), usage: "how long an idle worker waits between polls of its queues"},
+		{flag: "trust-proxy", env: "PACKFLOW_TRUST_PROXY", def: "false", usage: "take client addresses from X-Forwarded-For set by a load balancer on a private address"},
 		{flag: "allow-local", env: "PACKFLOW_ALLOW_LOCAL", def: "false", usage: "allow the local transport (commands run on the worker itself)"},
 		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "256MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
 		{flag: "body-limit", env: "PACKFLOW_BODY_LIMIT", def: "1MiB", usage: "largest request body accepted, uploads aside"},
@@ -65,13 +66,15 @@ func settingDefs() []setting {
 
 // Setting names each process takes (dev takes the union).
 func apiSettings() []string {
-	return []string{"redis-url", "listen", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key", "s3-session-token", "secret-key", "admin-token",
-		"upload-limit", "body-limit", "shutdown-timeout", "log-level", "log-format"}
+	return []string{"redis-url", "listen", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key",
+		"s3-session-token", "secret-key", "admin-token", "trust-proxy", "upload-limit", "body-limit",
+		"shutdown-timeout", "log-level", "log-format"}
 }
 
 func workerSettings() []string {
-	return []string{"redis-url", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key", "s3-session-token", "secret-key", "metrics-listen", "node-id", "concurrency", "queues",
-		"datacenters", "task-check-interval", "allow-local", "upload-limit", "shutdown-timeout", "log-level", "log-format"}
+	return []string{"redis-url", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key",
+		"s3-session-token", "secret-key", "metrics-listen", "node-id", "concurrency", "queues", "datacenters",
+		"task-check-interval", "allow-local", "upload-limit", "shutdown-timeout", "log-level", "log-format"}
 }
 
 // devSettings is every setting but metrics-listen: in dev the API serves
@@ -219,6 +222,9 @@ type Config struct {
 	// TaskCheckInterval is the idle worker's poll interval. Default
 	// worker.DefaultTaskCheckInterval.
 	TaskCheckInterval time.Duration
+	// TrustProxy takes client addresses from X-Forwarded-For. Default
+	// false.
+	TrustProxy bool
 	// AllowLocal permits the local transport. Default false (dev: true).
 	AllowLocal bool
 	// UploadLimit caps package archives. Default 256 MiB.
@@ -345,11 +351,10 @@ func loadConfig(f *flagSet) (Config, error) {
 		cfg.ShutdownTimeout = parseDuration(v, src, bad)
 	}
 	if v, src, ok := get("allow-local"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			bad(src, v, "must be true or false")
-		}
-		cfg.AllowLocal = b
+		cfg.AllowLocal = parseBool(v, src, bad)
+	}
+	if v, src, ok := get("trust-proxy"); ok {
+		cfg.TrustProxy = parseBool(v, src, bad)
 	}
 	if v, src, ok := get("upload-limit"); ok {
 		cfg.UploadLimit = parseSize(v, src, bad)
@@ -435,6 +440,14 @@ func parseSecretKey(v string) ([]byte, error) {
 		return nil, fmt.Errorf("must hold at least 32 random bytes, has %d (openssl rand -hex 32)", len(key))
 	}
 	return key, nil
+}
+
+func parseBool(v, src string, bad func(src, v, why string)) bool {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		bad(src, v, "must be true or false")
+	}
+	return b
 }
 
 func parseDuration(v, src string, bad func(src, v, why string)) time.Duration {

@@ -56,6 +56,7 @@ func TestConfigBadValues(t *testing.T) {
 		{"PACKFLOW_TASK_CHECK_INTERVAL", "10", "duration", false},
 		{"PACKFLOW_TASK_CHECK_INTERVAL", "-1s", "positive", false},
 		{"PACKFLOW_ALLOW_LOCAL", "maybe", "true or false", false},
+		{"PACKFLOW_TRUST_PROXY", "yes please", "true or false", false},
 		{"PACKFLOW_UPLOAD_LIMIT", "1PB", "size", false},
 		{"PACKFLOW_UPLOAD_LIMIT", "0", "positive", false},
 		{"PACKFLOW_BODY_LIMIT", "lots", "size", false},

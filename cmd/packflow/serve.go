@@ -123,6 +123,7 @@ func newAPI(cfg Config, d *deps, log *slog.Logger) (*api.Server, error) {
 		BodyLimit:   cfg.BodyLimit,
 		UploadLimit: cfg.UploadLimit,
 		AdminToken:  cfg.AdminToken,
+		TrustProxy:  cfg.TrustProxy,
 		ReadyChecks: map[string]api.ReadyCheck{"blob": d.blob.Ready},
 		Version:     versionString(),
 	})
