@@ -52,7 +52,7 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		`packflow_http_requests_total{code="200",method="GET",route="/api/v1/accounts"} 1`,
 		`packflow_http_requests_total{code="401",method="GET",route="/api/v1/accounts"} 1`,
-		`packflow_http_request_duration_seconds_count{method="GET",route="/api/v1/accounts"} 2`,
+		`packflow_http_request_duration_seconds_count{code="200",method="GET",route="/api/v1/accounts"} 1`,
 		`packflow_queue_tasks{queue="publish",state="pending"} 3`,
 		`packflow_queue_inspect_up 1`,
 	} {

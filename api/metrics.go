@@ -26,9 +26,9 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 		}, []string{"method", "route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "packflow_http_request_duration_seconds",
-			Help:    "Time to answer HTTP requests, by method and route.",
+			Help:    "Time to answer HTTP requests, by method, route and status code.",
 			Buckets: prometheus.DefBuckets,
-		}, []string{"method", "route"}),
+		}, []string{"method", "route", "code"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration} {
 		if err := reg.Register(c); err != nil {
@@ -41,8 +41,9 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 // observe records one answered request. route is the route pattern, never
 // the raw path, to keep the label set small.
 func (m *httpMetrics) observe(method, route string, status int, took time.Duration) {
-	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(method, route).Observe(took.Seconds())
+	code := strconv.Itoa(status)
+	m.requests.WithLabelValues(method, route, code).Inc()
+	m.duration.WithLabelValues(method, route, code).Observe(took.Seconds())
 }
 
 // serveMetrics answers GET /metrics from the server's registry.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -110,5 +111,66 @@ func TestBuildOpenAPIRefusesDuplicates(t *testing.T) {
 				t.Fatalf("buildOpenAPI: %v, want an error with %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestOpenAPIReferencesResolve checks that every "$ref" of the served
+// document points at a definition in it and that operation IDs are
+// unique, so that generated clients build.
+func TestOpenAPIReferencesResolve(t *testing.T) {
+	t.Parallel()
+	doc, err := buildOpenAPI(openapiFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root map[string]any
+	if err := json.Unmarshal(doc, &root); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(ref string) bool {
+		if !strings.HasPrefix(ref, "#/") {
+			return false
+		}
+		var cur any = root
+		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+			m, ok := cur.(map[string]any)
+			if !ok {
+				return false
+			}
+			if cur, ok = m[strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")]; !ok {
+				return false
+			}
+		}
+		return true
+	}
+	opIDs := map[string]string{}
+	var walk func(where string, v any)
+	walk = func(where string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, child := range v {
+				switch k {
+				case "$ref":
+					if ref, _ := child.(string); !resolve(ref) {
+						t.Errorf("%s: $ref %v does not resolve", where, child)
+					}
+				case "operationId":
+					id, _ := child.(string)
+					if prev, dup := opIDs[id]; dup {
+						t.Errorf("operationId %q is used by %s and %s", id, prev, where)
+					}
+					opIDs[id] = where
+				}
+				walk(where+"/"+k, child)
+			}
+		case []any:
+			for i, child := range v {
+				walk(fmt.Sprintf("%s/%d", where, i), child)
+			}
+		}
+	}
+	walk("#", root)
+	if len(opIDs) < 8 {
+		t.Errorf("only %d operations found; the walk is broken", len(opIDs))
 	}
 }
