@@ -94,10 +94,10 @@ func FullJitter(ceiling time.Duration, rnd *rand.Rand) time.Duration {
 // for concurrent use.
 func RetryDelayFunc(defaults Backoff, src rand.Source) asynq.RetryDelayFunc {
 	if src == nil {
-		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
+		src = rand.NewPCG(rand.Uint64(), rand.Uint64()) //nolint:gosec // jitter needs no secret randomness
 	}
 	var mu sync.Mutex
-	rnd := rand.New(src)
+	rnd := rand.New(src) //nolint:gosec // as above
 	return func(n int, _ error, t *asynq.Task) time.Duration {
 		b := defaults
 		if t != nil {

@@ -22,7 +22,7 @@ func Example() {
 	defer stop()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DisableIdentity: true})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	st := store.New(rdb, store.Options{})
 	nodeID, err := worker.DefaultNodeID() // or PACKFLOW_NODE_ID
 	if err != nil {

@@ -121,7 +121,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		_ = w.store.RemoveNode(context.WithoutCancel(ctx), w.opts.NodeID)
 		return fmt.Errorf("worker: start asynq server: %w", err)
 	}
-	hbCtx, cancel := context.WithCancel(context.Background())
+	// The heartbeat outlives ctx (which bounds only the start-up).
+	hbCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.hbCancel, w.hbDone = cancel, make(chan struct{})
 	go w.heartbeat(hbCtx, w.hbDone)
 	w.state = stateRunning

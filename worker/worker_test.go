@@ -447,7 +447,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 
 func TestStartFailsWithoutRedis(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", DisableIdentity: true, MaxRetries: -1})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	w, err := worker.New(worker.Options{Redis: rdb, NodeID: "x", Handlers: map[string]asynq.Handler{}})
 	if err != nil {
 		t.Fatal(err)

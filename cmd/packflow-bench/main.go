@@ -73,7 +73,11 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("scratch dir: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("remove scratch dir", "dir", dir, "error", err)
+		}
+	}()
 
 	rs, err := startRedis(ctx, filepath.Join(dir, "redis"), log)
 	if err != nil {
@@ -156,16 +160,18 @@ func startRedis(ctx context.Context, dir string, log *slog.Logger) (*redisServer
 	if err != nil {
 		return nil, errors.New("redis-server not found: install redis-server (apt-get install -y redis-server)")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("redis dir: %w", err)
 	}
-	port, err := freePort()
+	port, err := freePort(ctx)
 	if err != nil {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	logFile := filepath.Join(dir, "redis.log")
-	cmd := exec.Command(bin,
+	// The server lives until stop, not until ctx ends: suites that fail on
+	// an interrupt still get to report.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), bin,
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
 		"--save", "", "--appendonly", "no", "--databases", "64", "--logfile", logFile)
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
@@ -174,7 +180,7 @@ func startRedis(ctx context.Context, dir string, log *slog.Logger) (*redisServer
 	}
 	rs := &redisServer{addr: addr, cmd: cmd, log: log}
 	c := redis.NewClient(&redis.Options{Addr: addr, DisableIdentity: true})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if err := c.Ping(ctx).Err(); err == nil {
@@ -210,11 +216,12 @@ func (r *redisServer) stop() {
 }
 
 // freePort asks the kernel for a free loopback TCP port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -64,7 +64,7 @@ func TestStartRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := redis.NewClient(&redis.Options{Addr: rs.addr, DB: 63, DisableIdentity: true})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if err := c.Ping(context.Background()).Err(); err != nil {
 		t.Errorf("ping DB 63 of the started server: %v", err)
 	}

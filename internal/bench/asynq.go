@@ -73,7 +73,7 @@ func runAsynq(ctx context.Context, env *Env, db int) ([]Result, error) {
 			enqueueProcs: 16, concurrency: 64, idleWindow: 2 * time.Second}
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: env.RedisAddr, DB: db, DisableIdentity: true, PoolSize: 80})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("bench: asynq: redis at %s: %w", env.RedisAddr, err)
 	}
@@ -185,7 +185,7 @@ func (b *asynqBench) processingRows(ctx context.Context) ([]Result, error) {
 		return nil
 	}
 	bare := func() error {
-		v, _, err := b.drainRate(ctx, func(h asynq.Handler) (func(), map[string]int, error) {
+		v, _, err := b.drainRate(ctx, func(_ context.Context, h asynq.Handler) (func(), map[string]int, error) {
 			return b.serveBare(h, queues)
 		})
 		if err != nil {
@@ -210,7 +210,7 @@ func (b *asynqBench) processingRows(ctx context.Context) ([]Result, error) {
 	}
 	var bestSingle float64
 	for range b.w.rounds {
-		v, _, err := b.drainRate(ctx, func(h asynq.Handler) (func(), map[string]int, error) {
+		v, _, err := b.drainRate(ctx, func(_ context.Context, h asynq.Handler) (func(), map[string]int, error) {
 			return b.serveBare(h, nil)
 		})
 		if err != nil {
@@ -230,7 +230,7 @@ func (b *asynqBench) processingRows(ctx context.Context) ([]Result, error) {
 
 // serveFunc starts a server running h and returns its stop function and
 // the queues it serves.
-type serveFunc func(h asynq.Handler) (stop func(), queues map[string]int, err error)
+type serveFunc func(ctx context.Context, h asynq.Handler) (stop func(), queues map[string]int, err error)
 
 // drainRate fills a flushed database with w.process no-op tasks on the
 // default queue, starts serve and returns tasks per second until the last
@@ -257,7 +257,7 @@ func (b *asynqBench) drainRate(ctx context.Context, serve serveFunc) (float64, m
 		return nil
 	})
 	start := time.Now()
-	stop, queues, err := serve(h)
+	stop, queues, err := serve(ctx, h)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -275,11 +275,11 @@ func (b *asynqBench) drainRate(ctx context.Context, serve serveFunc) (float64, m
 // servePackflow runs h as packflow's worker does in production: full
 // middleware, logging at info level (to io.Discard), metrics on a
 // registry, node heartbeat.
-func (b *asynqBench) servePackflow(h asynq.Handler) (func(), map[string]int, error) {
-	return b.startPackflow(map[string]asynq.Handler{benchNoop: h, benchStart: h}, b.w.concurrency)
+func (b *asynqBench) servePackflow(ctx context.Context, h asynq.Handler) (func(), map[string]int, error) {
+	return b.startPackflow(ctx, map[string]asynq.Handler{benchNoop: h, benchStart: h}, b.w.concurrency)
 }
 
-func (b *asynqBench) startPackflow(handlers map[string]asynq.Handler, concurrency int) (func(), map[string]int, error) {
+func (b *asynqBench) startPackflow(ctx context.Context, handlers map[string]asynq.Handler, concurrency int) (func(), map[string]int, error) {
 	w, err := worker.New(worker.Options{
 		Redis:       b.rdb,
 		NodeID:      "bench-node",
@@ -291,11 +291,11 @@ func (b *asynqBench) startPackflow(handlers map[string]asynq.Handler, concurrenc
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := w.Start(context.Background()); err != nil {
+	if err := w.Start(ctx); err != nil {
 		return nil, nil, err
 	}
 	stop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if err := w.Shutdown(ctx); err != nil {
 			b.log.Warn("bench: packflow worker shutdown", "error", err)
@@ -340,7 +340,7 @@ func (b *asynqBench) latencyRows(ctx context.Context) ([]Result, error) {
 		startedAt <- time.Now()
 		return nil
 	})
-	stop, _, err := b.startPackflow(map[string]asynq.Handler{benchStart: mark}, 0)
+	stop, _, err := b.startPackflow(ctx, map[string]asynq.Handler{benchStart: mark}, 0)
 	if err != nil {
 		return nil, fmt.Errorf("bench: asynq: packflow worker: %w", err)
 	}
@@ -396,7 +396,7 @@ func (b *asynqBench) idleLoadRow(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	noop := asynq.HandlerFunc(func(context.Context, *asynq.Task) error { return nil })
-	stop, queues, err := b.startPackflow(map[string]asynq.Handler{benchNoop: noop}, 0)
+	stop, queues, err := b.startPackflow(ctx, map[string]asynq.Handler{benchNoop: noop}, 0)
 	if err != nil {
 		return Result{}, fmt.Errorf("bench: asynq: packflow worker: %w", err)
 	}
@@ -464,7 +464,7 @@ func (b *asynqBench) commandsProcessed(ctx context.Context) (int64, error) {
 // worker's poll cycle), and returns the time from submit to handler start.
 // One extra sample first warms the path up and is dropped.
 func sampleLatency(ctx context.Context, n int, gapMin, gapMax time.Duration, startedAt <-chan time.Time, submit func(context.Context) error) ([]time.Duration, error) {
-	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)) //nolint:gosec // spacing samples needs no secret randomness
 	out := make([]time.Duration, 0, n)
 	for i := range n + 1 {
 		gap := gapMin + time.Duration(rnd.Int64N(int64(gapMax-gapMin)+1))
