@@ -20,8 +20,8 @@ import (
 const DefaultRetention = 24 * time.Hour
 
 // RecordTTL is how long packflow keeps its own record of a task (queue and
-// account). It outlives asynq's retention so that an expired task answers
-// "not found" rather than leaking which account owned it.
+// account) beyond the task's own life (its wait when scheduled, plus its
+// retention), so that the record never expires before asynq's.
 const RecordTTL = 7 * 24 * time.Hour
 
 // Task states reported by Lookup.
@@ -90,12 +90,21 @@ func (c *Client) Enqueue(ctx context.Context, accountID string, task *asynq.Task
 		return nil, errors.New("tasks: enqueue a nil task")
 	}
 	queue, id := QueueDefault, ""
+	retention, wait := DefaultRetention, time.Duration(0)
 	for _, o := range opts {
 		switch o.Type() {
 		case asynq.QueueOpt:
 			queue, _ = o.Value().(string)
 		case asynq.TaskIDOpt:
 			id, _ = o.Value().(string)
+		case asynq.RetentionOpt:
+			retention, _ = o.Value().(time.Duration)
+		case asynq.ProcessInOpt:
+			wait, _ = o.Value().(time.Duration)
+		case asynq.ProcessAtOpt:
+			if at, ok := o.Value().(time.Time); ok {
+				wait = time.Until(at)
+			}
 		}
 	}
 	maxRetry := DefaultRetryMax
@@ -112,7 +121,7 @@ func (c *Client) Enqueue(ctx context.Context, accountID string, task *asynq.Task
 
 	created, err := c.store.CreateTask(ctx, store.TaskRecord{
 		ID: id, Queue: queue, Type: task.Type(), AccountID: accountID,
-	}, RecordTTL)
+	}, RecordTTL+max(wait, 0)+retention)
 	if err != nil {
 		return nil, fmt.Errorf("tasks: enqueue %s: %w", task.Type(), err)
 	}
