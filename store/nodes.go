@@ -36,6 +36,9 @@ type Node struct {
 	// Processed and Failed count tasks handled since StartedAt.
 	Processed int64 `json:"processed"`
 	Failed    int64 `json:"failed"`
+	// Draining means the node is shutting down: it finishes its running
+	// tasks but takes no new ones; do not send it work.
+	Draining bool `json:"draining,omitempty"`
 	// Stale is computed when reading: LastSeen is older than
 	// StaleAfterBeats heartbeat intervals. It is never stored.
 	Stale bool `json:"stale"`

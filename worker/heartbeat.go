@@ -40,5 +40,6 @@ func (w *Worker) beat(ctx context.Context) error {
 		Active:            w.active.Load(),
 		Processed:         w.processed.Load(),
 		Failed:            w.failed.Load(),
+		Draining:          w.stopping.Load(),
 	}, w.opts.NodeTTL)
 }

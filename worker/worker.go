@@ -160,6 +160,12 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	w.state = stateStopped
 	w.stopping.Store(true)
 	w.log.Info("worker shutting down", "active", w.active.Load())
+	// Tell the fleet at once that this node takes no new work.
+	bctx, bcancel := context.WithTimeout(ctx, time.Second)
+	if err := w.beat(bctx); err != nil {
+		w.log.Warn("mark node draining", "error", err)
+	}
+	bcancel()
 
 	done := make(chan struct{})
 	go func() {

@@ -351,10 +351,14 @@ func TestShutdownLetsRunningTaskFinish(t *testing.T) {
 	<-started
 	shut := make(chan error, 1)
 	go func() { shut <- w.Shutdown(ctx) }()
+	waitFor(t, "the node marked draining", func() bool {
+		n, err := b.store.Node(ctx, w.NodeID())
+		return err == nil && n.Draining
+	})
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned (%v) while a task was running", err)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	close(release)
 	if err := <-shut; err != nil {
