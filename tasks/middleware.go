@@ -41,6 +41,7 @@ const (
 	OutcomePanic
 )
 
+// String is the outcome's metric label: ok, error or panic.
 func (o Outcome) String() string {
 	switch o {
 	case OutcomeOK:
