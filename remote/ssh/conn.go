@@ -8,8 +8,10 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/packflow/packflow/remote"
@@ -20,17 +22,28 @@ var ErrClosed = errors.New("ssh: client closed")
 
 // conn is one SSH connection; done is closed once it ended.
 type conn struct {
-	client *ssh.Client
-	done   chan struct{}
+	client  *ssh.Client
+	done    chan struct{}
+	closing atomic.Bool // closed by us; done follows shortly
 }
 
 func (c *conn) dead() bool {
+	if c.closing.Load() {
+		return true
+	}
 	select {
 	case <-c.done:
 		return true
 	default:
 		return false
 	}
+}
+
+// close closes the connection and marks it dead at once, so that no new
+// session is opened on it while it winds down.
+func (c *conn) close() error {
+	c.closing.Store(true)
+	return c.client.Close()
 }
 
 // hostConn owns the connection to one host: it dials lazily, shares the
@@ -108,7 +121,7 @@ func (h *hostConn) acquire(ctx context.Context) (*conn, error) {
 		if h.closed {
 			h.mu.Unlock()
 			<-h.dialC
-			_ = c.client.Close()
+			_ = c.close()
 			return nil, ErrClosed
 		}
 		// Published before the next dialler may look.
@@ -140,7 +153,7 @@ func (h *hostConn) closeIdle() {
 		return
 	}
 	h.opts.Logger.Debug("ssh: closing idle connection", "addr", h.opts.Addr)
-	_ = h.cur.client.Close()
+	_ = h.cur.close()
 	h.cur = nil
 }
 
@@ -152,7 +165,7 @@ func (h *hostConn) drop(c *conn) {
 	if h.cur == c {
 		h.cur = nil
 	}
-	_ = c.client.Close()
+	_ = c.close()
 }
 
 // close closes the connection for good and waits for its goroutines.
@@ -168,7 +181,7 @@ func (h *hostConn) close() error {
 	}
 	var err error
 	if h.cur != nil {
-		if cerr := h.cur.client.Close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+		if cerr := h.cur.close(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 			err = fmt.Errorf("ssh: close %s: %w", h.opts.Addr, cerr)
 		}
 		h.cur = nil
@@ -248,7 +261,7 @@ func (h *hostConn) keepalive(c *conn) {
 		case err := <-replies:
 			pending = false
 			if err != nil {
-				_ = c.client.Close()
+				_ = c.close()
 				return
 			}
 			missed = 0
@@ -259,7 +272,7 @@ func (h *hostConn) keepalive(c *conn) {
 			missed++
 			if missed >= h.opts.KeepaliveMax {
 				h.opts.Logger.Warn("ssh: keepalives unanswered, closing connection", "addr", h.opts.Addr, "missed", missed)
-				_ = c.client.Close()
+				_ = c.close()
 				return
 			}
 			continue
@@ -274,37 +287,44 @@ func (h *hostConn) keepalive(c *conn) {
 	}
 }
 
-// newSession opens a session on c, giving up when ctx ends (the session, if
-// it opens later, is closed).
+// newSession opens a session on c, giving up when ctx or the connection
+// ends. x/crypto can leave the opening goroutine waiting for ever when the
+// connection dies at that very moment, so it is not waited for on close; a
+// session that opens late is closed.
 func (h *hostConn) newSession(ctx context.Context, c *conn) (*ssh.Session, error) {
 	type result struct {
 		s   *ssh.Session
 		err error
 	}
 	ch := make(chan result, 1)
-	h.wg.Add(1)
 	go func() {
-		defer h.wg.Done()
 		s, err := c.client.NewSession()
 		ch <- result{s, err}
 	}()
+	closeLate := func() {
+		go func() {
+			if r := <-ch; r.s != nil {
+				_ = r.s.Close()
+			}
+		}()
+	}
 	select {
 	case r := <-ch:
 		if r.err != nil {
 			return nil, connErr(ctx, "open session", r.err)
 		}
 		return r.s, nil
+	case <-c.done:
+		closeLate()
+		return nil, connErr(ctx, "open session", errConnEnded)
 	case <-ctx.Done():
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
-			if r := <-ch; r.s != nil {
-				_ = r.s.Close()
-			}
-		}()
+		closeLate()
 		return nil, ctxErr(ctx, "open session")
 	}
 }
+
+// errConnEnded reports a connection that ended under an operation.
+var errConnEnded = errors.New("connection ended")
 
 // ctxErr reports the end of ctx: remote.ErrTimeout for a deadline.
 func ctxErr(ctx context.Context, op string) error {
@@ -339,5 +359,6 @@ func isTimeout(err error) bool {
 // isConnLoss reports errors that mean the connection or channel went away.
 func isConnLoss(err error) bool {
 	var ne net.Error
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.As(err, &ne)
 }

@@ -3,6 +3,7 @@ package ssh_test
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,6 +265,10 @@ func TestIdleConnectionIsClosedAndReplaced(t *testing.T) {
 	opts := faultOptions(t, s)
 	opts.IdleTimeout = 50 * time.Millisecond
 	c := dial(t, opts)
+	// The server sees the connection, then sees it closed by the client.
+	for s.Accepted() != 1 {
+		time.Sleep(10 * time.Millisecond)
+	}
 	for s.Conns() != 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -376,5 +381,94 @@ func TestEncryptedKey(t *testing.T) {
 				t.Errorf("Dial = %v, want %v", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// freezer hands out connections that can be frozen: writes vanish and
+// reads never return, as with a peer that silently went away.
+type freezer struct {
+	mu     sync.Mutex
+	conns  []*frozenConn
+	frozen bool
+}
+
+func (f *freezer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	fc := &frozenConn{Conn: c, f: f, closed: make(chan struct{})}
+	f.mu.Lock()
+	f.conns = append(f.conns, fc)
+	f.mu.Unlock()
+	return fc, nil
+}
+
+func (f *freezer) freeze(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.frozen = on
+}
+
+func (f *freezer) isFrozen() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.frozen
+}
+
+type frozenConn struct {
+	net.Conn
+	f         *freezer
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func (c *frozenConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if c.f.isFrozen() {
+		<-c.closed
+		return 0, net.ErrClosed
+	}
+	return n, err
+}
+
+func (c *frozenConn) Write(p []byte) (int, error) {
+	if c.f.isFrozen() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *frozenConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+func TestKeepaliveDetectsSilentPeer(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	f := &freezer{}
+	opts := faultOptions(t, s)
+	opts.Dialer = f.dial
+	opts.Keepalive = 20 * time.Millisecond
+	opts.KeepaliveMax = 2
+	c := dial(t, opts)
+	started := make(chan struct{})
+	var once sync.Once
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Run(t.Context(), &remote.Cmd{Command: "echo started; sleep 30", Stdout: writerFunc(func(p []byte) (int, error) {
+			once.Do(func() { close(started) })
+			return len(p), nil
+		})})
+	}()
+	<-started
+	f.freeze(true)
+	if err := <-errc; !errors.Is(err, remote.ErrDisconnected) {
+		t.Errorf("Run on a silent connection = %v, want remote.ErrDisconnected", err)
+	}
+	f.freeze(false)
+	if err := c.Run(t.Context(), &remote.Cmd{Command: "true"}); err != nil {
+		t.Errorf("Run on a new connection: %v", err)
 	}
 }
