@@ -193,6 +193,12 @@ func (s *Server) Bootstrap(ctx context.Context) error {
 // Start bootstraps the records, listens on Options.Listen and serves in
 // the background until Shutdown.
 func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.httpSrv != nil
+	s.mu.Unlock()
+	if started {
+		return errors.New("api: already started")
+	}
 	if err := s.Bootstrap(ctx); err != nil {
 		return err
 	}

@@ -179,6 +179,9 @@ func TestStartServeShutdown(t *testing.T) {
 	if err := srv.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := srv.Start(t.Context()); err == nil {
+		t.Error("a second Start succeeded")
+	}
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+srv.Addr().String()+"/api/v1/accounts", nil)
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	res, err := http.DefaultClient.Do(req)
