@@ -19,6 +19,7 @@ import (
 	"github.com/packflow/packflow/api"
 	"github.com/packflow/packflow/blob"
 	"github.com/packflow/packflow/internal/redisconn"
+	"github.com/packflow/packflow/tasks"
 	"github.com/packflow/packflow/worker"
 )
 
@@ -54,6 +55,9 @@ func settingDefs() []setting {
 		{flag: "queues", env: "PACKFLOW_QUEUES", usage: "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
 		{flag: "datacenters", env: "PACKFLOW_DATACENTERS", usage: "comma-separated datacenters whose execution queues a worker serves"},
 		{flag: "task-check-interval", env: "PACKFLOW_TASK_CHECK_INTERVAL", def: worker.DefaultTaskCheckInterval.String(), usage: "how long an idle worker waits between polls of its queues"},
+		{flag: "retry-backoff", env: "PACKFLOW_RETRY_BACKOFF", def: tasks.DefaultBackoff().Base.String(), usage: "default delay before a task's first retry; it doubles with each retry"},
+		{flag: "retry-backoff-max", env: "PACKFLOW_RETRY_BACKOFF_MAX", def: tasks.DefaultBackoff().Cap.String(), usage: "default longest delay between retries"},
+		{flag: "retry-jitter", env: "PACKFLOW_RETRY_JITTER", def: strconv.FormatBool(tasks.DefaultBackoff().Jitter), usage: "draw retry delays at random up to the backoff, so tasks failing together retry apart"},
 		{flag: "trust-proxy", env: "PACKFLOW_TRUST_PROXY", def: "false", usage: "take client addresses from X-Forwarded-For set by a load balancer on a private address"},
 		{flag: "allow-local", env: "PACKFLOW_ALLOW_LOCAL", def: "false", usage: "allow the local transport (commands run on the worker itself)"},
 		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "256MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
@@ -74,7 +78,8 @@ func apiSettings() []string {
 func workerSettings() []string {
 	return []string{"redis-url", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key",
 		"s3-session-token", "secret-key", "metrics-listen", "node-id", "concurrency", "queues", "datacenters",
-		"task-check-interval", "allow-local", "upload-limit", "shutdown-timeout", "log-level", "log-format"}
+		"task-check-interval", "retry-backoff", "retry-backoff-max", "retry-jitter", "allow-local", "upload-limit",
+		"shutdown-timeout", "log-level", "log-format"}
 }
 
 // devSettings is every setting but metrics-listen: in dev the API serves
@@ -222,6 +227,10 @@ type Config struct {
 	// TaskCheckInterval is the idle worker's poll interval. Default
 	// worker.DefaultTaskCheckInterval.
 	TaskCheckInterval time.Duration
+	// Retry is the default retry delay policy of tasks (executions may set
+	// their own). Default tasks.DefaultBackoff(): 10s doubling to 10m,
+	// jittered.
+	Retry tasks.Backoff
 	// TrustProxy takes client addresses from X-Forwarded-For. Default
 	// false.
 	TrustProxy bool
@@ -352,6 +361,18 @@ func loadConfig(f *flagSet) (Config, error) {
 	}
 	if v, src, ok := get("allow-local"); ok {
 		cfg.AllowLocal = parseBool(v, src, bad)
+	}
+	if v, src, ok := get("retry-backoff"); ok {
+		cfg.Retry.Base = parseDuration(v, src, bad)
+	}
+	if v, src, ok := get("retry-backoff-max"); ok {
+		cfg.Retry.Cap = parseDuration(v, src, bad)
+		if cfg.Retry.Base > 0 && cfg.Retry.Cap > 0 && cfg.Retry.Cap < cfg.Retry.Base {
+			bad(src, v, fmt.Sprintf("must not be below the retry backoff (%v)", cfg.Retry.Base))
+		}
+	}
+	if v, src, ok := get("retry-jitter"); ok {
+		cfg.Retry.Jitter = parseBool(v, src, bad)
 	}
 	if v, src, ok := get("trust-proxy"); ok {
 		cfg.TrustProxy = parseBool(v, src, bad)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/packflow/packflow/blob"
+	"github.com/packflow/packflow/tasks"
 )
 
 // loadFor parses args for a subcommand with the given settings and env.
@@ -57,6 +58,9 @@ func TestConfigBadValues(t *testing.T) {
 		{"PACKFLOW_TASK_CHECK_INTERVAL", "-1s", "positive", false},
 		{"PACKFLOW_ALLOW_LOCAL", "maybe", "true or false", false},
 		{"PACKFLOW_TRUST_PROXY", "yes please", "true or false", false},
+		{"PACKFLOW_RETRY_BACKOFF", "fast", "duration", false},
+		{"PACKFLOW_RETRY_BACKOFF_MAX", "1s", "below the retry backoff", false},
+		{"PACKFLOW_RETRY_JITTER", "some", "true or false", false},
 		{"PACKFLOW_UPLOAD_LIMIT", "1PB", "size", false},
 		{"PACKFLOW_UPLOAD_LIMIT", "0", "positive", false},
 		{"PACKFLOW_BODY_LIMIT", "lots", "size", false},
@@ -127,6 +131,7 @@ func TestConfigSources(t *testing.T) {
 		Queues:            map[string]int{"publish": 6, "default": 3},
 		Datacenters:       []string{"eu-west", "us-east"},
 		TaskCheckInterval: 10 * time.Millisecond,
+		Retry:             tasks.Backoff{Base: 10 * time.Second, Cap: 10 * time.Minute, Jitter: true},
 		UploadLimit:       2 << 30,
 		BodyLimit:         1 << 20,
 		ShutdownTimeout:   30 * time.Second,

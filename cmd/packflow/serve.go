@@ -157,6 +157,7 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		Datacenters:       cfg.Datacenters,
 		TaskCheckInterval: cfg.TaskCheckInterval,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Retry:             cfg.Retry,
 		Handlers:          handlers,
 		Logger:            wlog,
 		Metrics:           d.metrics,
