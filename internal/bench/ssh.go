@@ -50,7 +50,7 @@ func runSSH(ctx context.Context, env *Env) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: ssh: start sshd: %w", err)
 	}
-	defer srv.Close()
+	defer func() { _ = srv.Close() }()
 	b := &sshBench{env: env, srv: srv, w: w}
 	b.opts = ssh.Options{
 		Addr:    srv.Addr(0),

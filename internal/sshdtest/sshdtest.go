@@ -139,7 +139,7 @@ func Launch(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	// The privilege separation directory sshd insists on.
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { //nolint:gosec // the mode sshd expects of it
 		_ = s.Close()
 		return nil, fmt.Errorf("create privilege separation dir: %w", err)
 	}
@@ -256,7 +256,7 @@ func (s *Server) prepare() error {
 		{filepath.Join(s.Home, ".bashrc"), nil, 0o644},
 		{filepath.Join(s.Home, ".profile"), nil, 0o644},
 	}
-	if err := os.MkdirAll(s.Home, 0o755); err != nil {
+	if err := os.MkdirAll(s.Home, 0o755); err != nil { //nolint:gosec // the sessions' home, readable like any home
 		return fmt.Errorf("create home: %w", err)
 	}
 	for _, f := range files {
@@ -269,7 +269,7 @@ func (s *Server) prepare() error {
 
 // launch picks a port and starts one sshd per group of addresses.
 func (s *Server) launch(ctx context.Context, opts Options, ips []string) error {
-	port, err := freePort(ips[0])
+	port, err := freePort(ctx, ips[0])
 	if err != nil {
 		return err
 	}
@@ -326,7 +326,7 @@ func (s *Server) startProcess(n int, opts Options, addrs []string) error {
 		return fmt.Errorf("write sshd config: %w", err)
 	}
 	// sshd wants an absolute path to re-execute itself.
-	cmd := exec.Command(opts.Binary, "-D", "-e", "-f", cfg)
+	cmd := exec.Command(opts.Binary, "-D", "-e", "-f", cfg) //nolint:noctx // sshd outlives the start-up ctx; Close stops it by PID
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -372,12 +372,13 @@ func (s *Server) config(addrs, extra []string) string {
 }
 
 // freePort asks the kernel for a port that is free on ip right now.
-func freePort(ip string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+func freePort(ctx context.Context, ip string) (int, error) {
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 

@@ -32,12 +32,12 @@ func output(t *testing.T, addr string, cfg *ssh.ClientConfig, cmd string) string
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	sess, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sess.Close()
+	defer func() { _ = sess.Close() }()
 	out, err := sess.Output(cmd)
 	if err != nil {
 		t.Fatalf("%s on %s: %v", cmd, addr, err)

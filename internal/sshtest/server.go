@@ -74,7 +74,6 @@ type Server struct {
 	bootID    string
 	listener  net.Listener
 	conns     map[*ssh.ServerConn]struct{}
-	procs     map[int]struct{} // process group ids still running
 	closed    bool
 	reboots   int
 	dropAfter int64 // SFTP bytes after which the connection drops; 0 never
@@ -82,6 +81,8 @@ type Server struct {
 	accepted atomic.Int64
 	wg       sync.WaitGroup
 	stop     chan struct{}
+	life     context.Context // ends at Close, killing the commands still running
+	end      context.CancelFunc
 }
 
 // Start starts a Server for a test and closes it when the test ends.
@@ -143,10 +144,11 @@ func New(opts Options) (*Server, error) {
 		hostKey:      hostKey,
 		bootID:       newBootID(),
 		conns:        map[*ssh.ServerConn]struct{}{},
-		procs:        map[int]struct{}{},
 		stop:         make(chan struct{}),
 	}
-	l, err := net.Listen("tcp", opts.Addr)
+	s.life, s.end = context.WithCancel(context.Background())
+	var lc net.ListenConfig
+	l, err := lc.Listen(context.Background(), "tcp", opts.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
@@ -253,14 +255,12 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.stop)
+	s.end()
 	if s.listener != nil {
 		_ = s.listener.Close()
 	}
 	for c := range s.conns {
 		_ = c.Close()
-	}
-	for pgid := range s.procs {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -368,7 +368,7 @@ func (s *Server) handleConn(nc net.Conn) {
 // handleSession serves one session channel: the first exec or subsystem
 // request decides what it does.
 func (s *Server) handleSession(sc *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.Request) {
-	defer ch.Close()
+	defer func() { _ = ch.Close() }()
 	for req := range reqs {
 		switch req.Type {
 		case "exec":
@@ -431,7 +431,9 @@ func (s *Server) discard(reqs <-chan *ssh.Request) {
 // runShell runs command under /bin/sh as the session leader of a new
 // session, like sshd, and reports its exit.
 func (s *Server) runShell(ch ssh.Channel, command string) {
-	cmd := exec.Command("/bin/sh", "-c", command)
+	cmd := exec.CommandContext(s.life, "/bin/sh", "-c", command)
+	// Like sshd, the shell leads a new session; Close kills the whole group.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Stdout, cmd.Stderr = ch, ch.Stderr()
 	if len(s.opts.Env) > 0 {
 		cmd.Env = append(os.Environ(), s.opts.Env...)
@@ -453,8 +455,6 @@ func (s *Server) runShell(ch ssh.Channel, command string) {
 		sendExit(ch, 127)
 		return
 	}
-	pgid := cmd.Process.Pid
-	s.procs[pgid] = struct{}{}
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go func() {
@@ -463,9 +463,6 @@ func (s *Server) runShell(ch ssh.Channel, command string) {
 		_ = stdin.Close()
 	}()
 	err = cmd.Wait()
-	s.mu.Lock()
-	delete(s.procs, pgid)
-	s.mu.Unlock()
 	var exit *exec.ExitError
 	switch {
 	case err == nil:

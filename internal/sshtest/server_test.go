@@ -39,7 +39,7 @@ func output(t *testing.T, c *ssh.Client, cmd string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer sess.Close()
+	defer func() { _ = sess.Close() }()
 	out, err := sess.Output(cmd)
 	return string(out), err
 }
@@ -50,7 +50,7 @@ func TestRunsRealCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	out, err := output(t, c, "echo $((6*7)); exit 3")
 	var exit *ssh.ExitError
 	if out != "42\n" || !errors.As(err, &exit) || exit.ExitStatus() != 3 {
@@ -67,7 +67,7 @@ func TestRebootRefusesWhileDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	if _, err := output(t, c, DefaultRebootCommand); err != nil {
 		t.Fatalf("reboot command: %v", err)
 	}
@@ -100,7 +100,7 @@ func TestRebootComesBackWithNewBootID(t *testing.T) {
 	if err != nil {
 		t.Fatalf("server did not come back: %v", err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	out, err := output(t, c, BootIDCommand)
 	if err != nil || strings.TrimSpace(out) == before || strings.TrimSpace(out) != s.BootID() {
 		t.Errorf("boot id after reboot %q (%v), before %s", out, err, before)

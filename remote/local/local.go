@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/packflow/packflow/remote"
 )
@@ -89,21 +92,15 @@ func (c *Communicator) Run(ctx context.Context, cmd *remote.Cmd) error {
 	if err := c.check(ctx, "run"); err != nil {
 		return err
 	}
-	p := exec.Command(c.opts.Shell, "-c", cmd.Command)
+	p := exec.CommandContext(ctx, c.opts.Shell, "-c", cmd.Command)
 	p.Dir = cmd.Dir
 	p.Stdin, p.Stdout, p.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
 	p.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Cancelling kills the whole process group, not just the shell.
+	p.Cancel = func() error { return syscall.Kill(-p.Process.Pid, syscall.SIGKILL) }
 	p.WaitDelay = c.opts.WaitDelay
-	if err := p.Start(); err != nil {
-		return fmt.Errorf("local: run: %w", err)
-	}
-	pgid := p.Process.Pid
-	stop := context.AfterFunc(ctx, func() {
-		// The negative pid addresses the whole process group.
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-	})
-	err := p.Wait()
-	if !stop() {
+	err := p.Run()
+	if err != nil && ctx.Err() != nil {
 		return ctxErr("run", ctx.Err())
 	}
 	var exit *exec.ExitError
@@ -112,7 +109,7 @@ func (c *Communicator) Run(ctx context.Context, cmd *remote.Cmd) error {
 		return nil
 	case errors.As(err, &exit):
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return &remote.ExitError{Code: -1, Signal: ws.Signal().String()}
+			return &remote.ExitError{Code: -1, Signal: strings.TrimPrefix(unix.SignalName(ws.Signal()), "SIG")}
 		}
 		return &remote.ExitError{Code: exit.ExitCode()}
 	default:
@@ -121,7 +118,9 @@ func (c *Communicator) Run(ctx context.Context, cmd *remote.Cmd) error {
 }
 
 // Upload copies the tree src into dst, creating dst (and missing parents)
-// with mode 0700 and keeping the modes of files and directories.
+// with mode 0700 and keeping the modes of files and directories. Both trees
+// are walked through os.Root, so a symlink swapped in under either cannot
+// lead the copy outside of them.
 func (c *Communicator) Upload(ctx context.Context, src, dst string) error {
 	if err := c.check(ctx, "upload"); err != nil {
 		return err
@@ -139,73 +138,90 @@ func (c *Communicator) Upload(ctx context.Context, src, dst string) error {
 	if err := os.MkdirAll(dst, 0o700); err != nil {
 		return fmt.Errorf("local: upload: %w", err)
 	}
+	from, err := os.OpenRoot(src)
+	if err != nil {
+		return fmt.Errorf("local: upload: %w", err)
+	}
+	defer func() { _ = from.Close() }()
+	to, err := os.OpenRoot(dst)
+	if err != nil {
+		return fmt.Errorf("local: upload: %w", err)
+	}
+	defer func() { _ = to.Close() }()
+	if err := copyTree(ctx, from, to); err != nil {
+		if ctx.Err() != nil {
+			return ctxErr("upload", ctx.Err())
+		}
+		return fmt.Errorf("local: upload: %w", err)
+	}
+	return nil
+}
+
+// keptModes are the mode bits Upload carries over.
+const keptModes = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
+
+func copyTree(ctx context.Context, from, to *os.Root) error {
 	type dirMode struct {
-		path string
+		name string
 		mode fs.FileMode
 	}
 	var dirs []dirMode
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(from.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if rel == "." {
+		if name == "." {
 			return nil
 		}
-		target := filepath.Join(dst, rel)
 		info, err := d.Info()
 		if err != nil {
 			return err
 		}
-		mode := info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		mode := info.Mode() & keptModes
 		switch {
 		case d.IsDir():
-			if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			if err := to.Mkdir(name, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 				return err
 			}
 			// Writable until the end, whatever the final mode.
-			dirs = append(dirs, dirMode{target, mode})
-			return os.Chmod(target, 0o700)
+			dirs = append(dirs, dirMode{name, mode})
+			return to.Chmod(name, 0o700) //nolint:gosec // a directory: 0700 is owner-only
 		case d.Type().IsRegular():
-			return copyFile(p, target, mode)
+			return copyFile(from, to, name, mode)
 		case d.Type()&fs.ModeSymlink != 0:
-			link, err := os.Readlink(p)
+			link, err := from.Readlink(name)
 			if err != nil {
 				return err
 			}
-			_ = os.Remove(target)
-			return os.Symlink(link, target)
+			if err := to.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			return to.Symlink(link, name)
 		default:
-			return fmt.Errorf("%s: unsupported file type %s", p, d.Type())
+			return fmt.Errorf("%s: unsupported file type %s", name, d.Type())
 		}
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctxErr("upload", ctx.Err())
-		}
-		return fmt.Errorf("local: upload: %w", err)
+		return err
 	}
 	for _, d := range slices.Backward(dirs) {
-		if err := os.Chmod(d.path, d.mode); err != nil {
-			return fmt.Errorf("local: upload: %w", err)
+		if err := to.Chmod(d.name, d.mode); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-func copyFile(src, dst string, mode fs.FileMode) error {
-	in, err := os.Open(src)
+func copyFile(from, to *os.Root, name string, mode fs.FileMode) error {
+	in, err := from.Open(name)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	defer func() { _ = in.Close() }()
+	out, err := to.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -238,7 +254,7 @@ func (c *Communicator) Remove(ctx context.Context, path string) error {
 		// Open read-only directories, then try again.
 		_ = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
-				_ = os.Chmod(p, 0o700)
+				_ = os.Chmod(p, 0o700) //nolint:gosec // a directory: 0700 is owner-only
 			}
 			return nil
 		})

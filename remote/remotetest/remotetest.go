@@ -350,7 +350,7 @@ func writeTree(t *testing.T, tree map[string]file) string {
 		f, p := tree[name], filepath.Join(root, name)
 		var err error
 		if f.dir {
-			err = os.MkdirAll(p, 0o755)
+			err = os.MkdirAll(p, 0o755) //nolint:gosec // modes are set below, as the tree asks
 		} else {
 			err = os.WriteFile(p, []byte(f.content), 0o600)
 		}
@@ -373,7 +373,7 @@ func writeTree(t *testing.T, tree map[string]file) string {
 func makeWritable(root string) {
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() {
-			_ = os.Chmod(p, 0o755)
+			_ = os.Chmod(p, 0o755) //nolint:gosec // open for removal after the test
 		}
 		return nil
 	})
@@ -464,7 +464,7 @@ func (s *suite) testUploadIntoExisting(t *testing.T) {
 func (s *suite) testUploadNotADirectory(t *testing.T) {
 	c := s.comm(t)
 	src := filepath.Join(t.TempDir(), "file")
-	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Upload(t.Context(), src, filepath.Join(s.caps.TempDir(t), "dst")); err == nil {

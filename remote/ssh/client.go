@@ -96,7 +96,7 @@ func (c *Client) output(ctx context.Context, command string) (string, error) {
 		return "", err
 	}
 	defer c.h.release()
-	defer sess.Close()
+	defer func() { _ = sess.Close() }()
 	var stdout, stderr bytes.Buffer
 	sess.Stdout, sess.Stderr = &stdout, &stderr
 	if err := sess.Start(command); err != nil {

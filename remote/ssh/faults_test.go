@@ -284,7 +284,7 @@ func TestPoolSharesOneConnectionPerHost(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	other := sshtest.Start(t, sshtest.Options{})
 	pool := rssh.NewPool(rssh.PoolOptions{Logger: testLogger(t)})
-	defer pool.Close()
+	defer func() { _ = pool.Close() }()
 	var wg sync.WaitGroup
 	errs := make([]error, 10)
 	for i := range errs {
@@ -296,7 +296,7 @@ func TestPoolSharesOneConnectionPerHost(t *testing.T) {
 				errs[i] = err
 				return
 			}
-			defer c.Close()
+			defer func() { _ = c.Close() }()
 			errs[i] = c.Run(t.Context(), &remote.Cmd{Command: "true"})
 		}()
 	}
@@ -375,7 +375,7 @@ func TestEncryptedKey(t *testing.T) {
 			opts.Auth = rssh.Auth{PrivateKeyPEM: encrypted, Passphrase: tc.passphrase}
 			c, err := rssh.Dial(t.Context(), opts)
 			if c != nil {
-				defer c.Close()
+				defer func() { _ = c.Close() }()
 			}
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr != nil && err == nil) {
 				t.Errorf("Dial = %v, want %v", err, tc.wantErr)

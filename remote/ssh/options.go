@@ -184,7 +184,7 @@ func (o Options) poolKey() string {
 		o.Addr, o.User, string(o.Auth.PrivateKeyPEM), o.Auth.Passphrase, o.Auth.Password,
 		o.HostKey.Pinned, o.HostKey.KnownHostsFile, fmt.Sprint(o.HostKey.TrustOnFirstUse), fmt.Sprint(o.Sudo),
 	} {
-		fmt.Fprintf(h, "%d:%s;", len(part), part)
+		_, _ = fmt.Fprintf(h, "%d:%s;", len(part), part)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

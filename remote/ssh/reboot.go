@@ -77,7 +77,7 @@ func rebootCut(err error) bool {
 // runs.
 func (c *Client) awaitBoot(ctx context.Context, before string) error {
 	delay := c.h.opts.ReconnectInitial
-	var last error
+	last := errors.New("no answer yet")
 	for {
 		id, err := c.bootID(ctx)
 		switch {
@@ -95,7 +95,7 @@ func (c *Client) awaitBoot(ctx context.Context, before string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("ssh: reboot: host did not come back with a new boot id (last: %v): %w", last, ctxErr(ctx, "reboot"))
+			return fmt.Errorf("ssh: reboot: host did not come back with a new boot id (last: %w): %w", last, ctxErr(ctx, "reboot"))
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, c.h.opts.ReconnectMax)

@@ -39,7 +39,7 @@ func (c *Client) runAs(ctx context.Context, cmd *remote.Cmd, sudo bool) error {
 		return err
 	}
 	defer c.h.release()
-	defer sess.Close()
+	defer func() { _ = sess.Close() }()
 
 	stdout := &pidWriter{next: cmd.Stdout}
 	stderr := &gateWriter{next: cmd.Stderr}
@@ -103,7 +103,8 @@ func (c *Client) runAs(ctx context.Context, cmd *remote.Cmd, sudo bool) error {
 	}
 	_ = sess.Close()
 	select {
-	case <-done:
+	case werr := <-done:
+		c.h.opts.Logger.Debug("ssh: cancelled command ended", "addr", c.h.opts.Addr, "end", werr)
 	case <-kctx.Done():
 		c.h.opts.Logger.Warn("ssh: cancelled command did not end", "addr", c.h.opts.Addr)
 	}

@@ -99,7 +99,7 @@ func (c *Client) Upload(ctx context.Context, src, dst string) error {
 		return err
 	}
 	defer c.h.release()
-	defer sess.Close()
+	defer func() { _ = sess.Close() }()
 	if err := sess.RequestSubsystem("sftp"); err != nil {
 		return connErr(ctx, "upload: start sftp", err)
 	}
@@ -122,7 +122,7 @@ func (c *Client) Upload(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return c.uploadErr(ctx, cn, "start sftp", err)
 	}
-	defer sc.Close()
+	defer func() { _ = sc.Close() }()
 
 	if err := c.uploadTree(ctx, sc, t, src, dst); err != nil {
 		return c.uploadErr(ctx, cn, "", err)
@@ -254,7 +254,7 @@ func uploadFile(sc *sftp.Client, local, remote string, mode fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	out, err := sc.OpenFile(remote, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", remote, err)
