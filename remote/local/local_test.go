@@ -36,7 +36,7 @@ func TestKilledBySignal(t *testing.T) {
 	c := local.New(local.Options{})
 	err := c.Run(t.Context(), &remote.Cmd{Command: "kill -TERM $$"})
 	var exit *remote.ExitError
-	if !errors.As(err, &exit) || exit.Code != -1 || exit.Signal == "" {
+	if !errors.As(err, &exit) || exit.Code != -1 || exit.Signal != "TERM" {
 		t.Errorf("Run of a self-killed shell = %v, want an ExitError with a signal", err)
 	}
 }
