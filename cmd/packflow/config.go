@@ -63,6 +63,8 @@ func settingDefs() []setting {
 		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "256MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
 		{flag: "body-limit", env: "PACKFLOW_BODY_LIMIT", def: "1MiB", usage: "largest request body accepted, uploads aside"},
 		{flag: "shutdown-timeout", env: "PACKFLOW_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long a graceful stop may take"},
+		{flag: "api-url", env: "PACKFLOW_API_URL", def: "http://" + api.DefaultListen, usage: "the packflow API the client commands call"},
+		{flag: "token", env: "PACKFLOW_TOKEN", secret: true, usage: "API token of the client commands (default: <data dir>/admin.token, which packflow dev writes)"},
 		{flag: "log-level", env: "PACKFLOW_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 		{flag: "log-format", env: "PACKFLOW_LOG_FORMAT", def: "text", usage: "text or json"},
 	}
@@ -82,12 +84,14 @@ func workerSettings() []string {
 		"shutdown-timeout", "log-level", "log-format"}
 }
 
-// devSettings is every setting but metrics-listen: in dev the API serves
-// the metrics of both.
+// devSettings is every process setting but metrics-listen: in dev the
+// API serves the metrics of both.
 func devSettings() []string {
 	var out []string
 	for _, s := range settingDefs() {
-		if s.flag != "metrics-listen" {
+		switch s.flag {
+		case "metrics-listen", "api-url", "token":
+		default:
 			out = append(out, s.flag)
 		}
 	}
@@ -97,7 +101,10 @@ func devSettings() []string {
 // flagSet is a subcommand's flags, each defaulting to its environment
 // variable.
 type flagSet struct {
-	fs     *flag.FlagSet
+	fs *flag.FlagSet
+	// args are the positional arguments, for commands that take flags
+	// after them.
+	args   []string
 	defs   map[string]setting
 	vals   map[string]*string
 	getenv func(string) string

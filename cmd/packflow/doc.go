@@ -9,6 +9,19 @@
 //	packflow pack      pack a package directory into a .zip
 //	packflow version   print the version
 //
+// and client commands that call the API and print its JSON answers:
+//
+//	packflow accounts  list accounts, or create one
+//	packflow tokens    list, create or revoke API tokens
+//	packflow upload    upload a package archive
+//	packflow publish   publish an upload to the library (-wait to follow it)
+//	packflow task      show a task's state, or wait for it
+//	packflow nodes     list the live worker nodes
+//
+// The client commands take -api-url and -token (PACKFLOW_API_URL,
+// PACKFLOW_TOKEN); next to packflow dev, the token defaults to the one it
+// keeps in <data dir>/admin.token.
+//
 // Every subcommand takes --help. Settings come from flags, whose defaults
 // come from PACKFLOW_* environment variables (a flag given on the command
 // line wins). Every value is checked at start; each bad one is reported

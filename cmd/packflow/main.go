@@ -52,6 +52,12 @@ func commands() []command {
 		{"validate", "check a package (.zip or directory) as publishing would", runValidateCommand},
 		{"pack", "pack a package directory into a .zip", runPackCommand},
 		{"version", "print the version", runVersionCommand},
+		{"accounts", "list accounts, or create one", runAccountsCommand},
+		{"tokens", "list, create or revoke API tokens", runTokensCommand},
+		{"upload", "upload a package archive", runUploadCommand},
+		{"publish", "publish an upload to the library", runPublishCommand},
+		{"task", "show a task's state, or wait for it", runTaskCommand},
+		{"nodes", "list the live worker nodes", runNodesCommand},
 	}
 }
 
