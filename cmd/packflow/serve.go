@@ -139,7 +139,7 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		}
 		nodeID = id
 	}
-	wlog := log.With("component", "worker", "node", nodeID)
+	wlog := log.With("component", "worker") // the worker adds its node ID
 	handlers := tasks.Handlers(tasks.Deps{
 		Store:         d.store,
 		NodeID:        nodeID,
