@@ -111,6 +111,7 @@ func (d *deps) close() error {
 // newAPI builds the API server on d.
 func newAPI(cfg Config, d *deps, log *slog.Logger) (*api.Server, error) {
 	client := tasks.NewClient(d.rdb, d.store, log.With("component", "tasks"))
+	// New API dependencies are wired here, one field each.
 	return api.New(api.Options{
 		Store:       d.store,
 		Redis:       d.rdb,
@@ -140,6 +141,8 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		nodeID = id
 	}
 	wlog := log.With("component", "worker") // the worker adds its node ID
+	// New task handlers that need more of the configuration get it here,
+	// one field each (add the setting in config.go).
 	handlers := tasks.Handlers(tasks.Deps{
 		Store:         d.store,
 		NodeID:        nodeID,
