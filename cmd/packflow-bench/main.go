@@ -43,6 +43,7 @@ func suites() []bench.Suite {
 	return []bench.Suite{
 		bench.AsynqSuite(),
 		bench.ValidateSuite(),
+		bench.InstallSuite(),
 		bench.SSHSuite(),
 		bench.WinRMSuite(),
 	}
