@@ -23,7 +23,7 @@ import (
 const (
 	DefaultListen      = "127.0.0.1:8080"
 	DefaultBodyLimit   = 1 << 20   // 1 MiB
-	DefaultUploadLimit = 256 << 20 // 256 MiB
+	DefaultUploadLimit = 64 << 20 // 64 MiB
 	defaultReadyWait   = 3 * time.Second
 )
 

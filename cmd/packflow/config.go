@@ -60,7 +60,7 @@ func settingDefs() []setting {
 		{flag: "retry-jitter", env: "PACKFLOW_RETRY_JITTER", def: strconv.FormatBool(tasks.DefaultBackoff().Jitter), usage: "draw retry delays at random up to the backoff, so tasks failing together retry apart"},
 		{flag: "trust-proxy", env: "PACKFLOW_TRUST_PROXY", def: "false", usage: "take client addresses from X-Forwarded-For set by a load balancer on a private address"},
 		{flag: "allow-local", env: "PACKFLOW_ALLOW_LOCAL", def: "false", usage: "allow the local transport (commands run on the worker itself)"},
-		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "256MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
+		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "64MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
 		{flag: "body-limit", env: "PACKFLOW_BODY_LIMIT", def: "1MiB", usage: "largest request body accepted, uploads aside"},
 		{flag: "shutdown-timeout", env: "PACKFLOW_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long a graceful stop may take"},
 		{flag: "api-url", env: "PACKFLOW_API_URL", def: "http://" + api.DefaultListen, usage: "the packflow API the client commands call"},
@@ -243,7 +243,7 @@ type Config struct {
 	TrustProxy bool
 	// AllowLocal permits the local transport. Default false (dev: true).
 	AllowLocal bool
-	// UploadLimit caps package archives. Default 256 MiB.
+	// UploadLimit caps package archives. Default 64 MiB.
 	UploadLimit int64
 	// BodyLimit caps other request bodies. Default 1 MiB.
 	BodyLimit int64
