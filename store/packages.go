@@ -37,7 +37,7 @@ var ErrVendorLocked = errors.New("store: package is vendor-locked")
 type ConflictError struct {
 	// Rule is a stable identifier: package.uuid.owner, package.name.taken,
 	// package.version.exists, package.version.active,
-	// package.vendor.locked, upload.status.
+	// package.version.required, package.vendor.locked, upload.status.
 	Rule    string
 	Message string
 	err     error
@@ -427,6 +427,12 @@ func (s *Store) DeleteVersion(ctx context.Context, id, version, byAccount string
 		}
 		if pkg.ActiveVersion == version {
 			return conflict("package.version.active", "version %s of %s is the active version; activate another version first", version, id)
+		}
+		if users, err := s.activeUsers(ctx, tx, id, version); err != nil {
+			return err
+		} else if len(users) > 0 {
+			return conflict("package.version.required", "version %s of %s is installed with the active version %s of %s; activate another version of that package first",
+				version, id, users[0].Version, users[0].PackageID)
 		}
 		rest, err := tx.SMembers(ctx, vsKey).Result()
 		if err != nil {
