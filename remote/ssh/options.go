@@ -21,7 +21,7 @@ const (
 	DefaultIdleTimeout      = 5 * time.Minute
 	DefaultStagingBase      = "/var/tmp/packflow"
 	DefaultPersistentBase   = "/opt/packflow/packages"
-	DefaultUploadFiles      = 8
+	DefaultUploadFiles      = 4
 	DefaultReconnectInitial = time.Second
 	DefaultReconnectMax     = 15 * time.Second
 )
@@ -93,7 +93,7 @@ type Options struct {
 	// PersistentBase is the root of persistent packages; default
 	// /opt/packflow/packages.
 	PersistentBase string
-	// UploadFiles is how many files Upload sends in parallel; default 8.
+	// UploadFiles is how many files Upload sends in parallel; default 4.
 	UploadFiles int
 	// ReconnectInitial and ReconnectMax bound the exponential backoff of
 	// reconnecting after a reboot; defaults 1 s and 15 s.

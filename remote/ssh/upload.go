@@ -14,11 +14,14 @@ import (
 	"github.com/pkg/sftp"
 )
 
-// Tuning of SFTP transfers: 64 writes of 32 KiB in flight per file keep a
-// loopback or LAN link busy; every server accepts 32 KiB packets.
+// Tuning of SFTP transfers. Every server takes 32 KiB writes; OpenSSH
+// (which advertises limits@openssh.com) takes up to 255 KiB, and 128 KiB
+// writes move a tree about 1.5× faster than 32 KiB ones. Each file keeps
+// about 2 MiB of writes in flight.
 const (
 	sftpPacket      = 32 << 10
-	sftpConcurrency = 64
+	sftpLargePacket = 128 << 10
+	sftpInFlight    = 2 << 20
 )
 
 // keptModes are the mode bits Upload carries over.
@@ -94,40 +97,63 @@ func (c *Client) Upload(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return err
 	}
-	cn, sess, err := c.session(ctx)
+	sc, cn, done, err := c.startSFTP(ctx, sftpPacket)
 	if err != nil {
 		return err
 	}
-	defer c.h.release()
-	defer func() { _ = sess.Close() }()
-	if err := sess.RequestSubsystem("sftp"); err != nil {
-		return connErr(ctx, "upload: start sftp", err)
+	if _, ok := sc.HasExtension("limits@openssh.com"); ok {
+		done()
+		if sc, cn, done, err = c.startSFTP(ctx, sftpLargePacket); err != nil {
+			return err
+		}
 	}
-	w, err := sess.StdinPipe()
-	if err != nil {
-		return fmt.Errorf("ssh: upload: %w", err)
-	}
-	r, err := sess.StdoutPipe()
-	if err != nil {
-		return fmt.Errorf("ssh: upload: %w", err)
-	}
-	// Cancelling ctx closes the session, which fails every pending request.
-	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
-	defer stop()
-	sc, err := sftp.NewClientPipe(r, w,
-		sftp.MaxPacket(sftpPacket),
-		sftp.MaxConcurrentRequestsPerFile(sftpConcurrency),
-		sftp.UseConcurrentWrites(true),
-	)
-	if err != nil {
-		return c.uploadErr(ctx, cn, "start sftp", err)
-	}
-	defer func() { _ = sc.Close() }()
-
+	defer done()
 	if err := c.uploadTree(ctx, sc, t, src, dst); err != nil {
 		return c.uploadErr(ctx, cn, "", err)
 	}
 	return nil
+}
+
+// startSFTP opens an SFTP session writing packet bytes per request;
+// cancelling ctx closes it. done releases everything.
+func (c *Client) startSFTP(ctx context.Context, packet int) (sc *sftp.Client, cn *conn, done func(), err error) {
+	cn, sess, err := c.session(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Cancelling ctx closes the session, which fails every pending request.
+	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
+	fail := func(op string, err error) (*sftp.Client, *conn, func(), error) {
+		stop()
+		_ = sess.Close()
+		c.h.release()
+		return nil, nil, nil, c.uploadErr(ctx, cn, op, err)
+	}
+	if err := sess.RequestSubsystem("sftp"); err != nil {
+		return fail("start sftp", err)
+	}
+	w, err := sess.StdinPipe()
+	if err != nil {
+		return fail("start sftp", err)
+	}
+	r, err := sess.StdoutPipe()
+	if err != nil {
+		return fail("start sftp", err)
+	}
+	sc, err = sftp.NewClientPipe(r, w,
+		sftp.MaxPacketUnchecked(packet),
+		sftp.MaxConcurrentRequestsPerFile(sftpInFlight/packet),
+		sftp.UseConcurrentWrites(true),
+	)
+	if err != nil {
+		return fail("start sftp", err)
+	}
+	return sc, cn, func() {
+		_ = sc.Close()
+		stop()
+		_ = sess.Close()
+		c.h.release()
+	}, nil
 }
 
 func (c *Client) uploadErr(ctx context.Context, cn *conn, op string, err error) error {
