@@ -46,11 +46,18 @@ type Deps struct {
 	// (give it the API's upload limit as MaxArchiveSize).
 	Blob          *blob.Store
 	ArchiveLimits manifest.Limits
+	// Enqueuer queues follow-up tasks (the installs of an activation).
+	Enqueuer *Client
+	// Installer installs into this node's cache (package:install, and
+	// executions on a node that lacks their version).
+	Installer *Installer
 }
 
 // Handlers returns the handler of each task type, keyed by type name.
 func Handlers(d Deps) map[string]asynq.Handler {
 	return map[string]asynq.Handler{
-		TypePublish: publishHandler(d),
+		TypePublish:         publishHandler(d),
+		TypeActivateInstall: activateHandler(d),
+		TypeInstall:         installHandler(d),
 	}
 }
