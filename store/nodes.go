@@ -39,6 +39,12 @@ type Node struct {
 	// Draining means the node is shutting down: it finishes its running
 	// tasks but takes no new ones; do not send it work.
 	Draining bool `json:"draining,omitempty"`
+	// Joining means the node is installing the active packages it
+	// lacks before it takes tasks; it is not ready yet.
+	Joining bool `json:"joining,omitempty"`
+	// Installed lists the package versions in the node's install cache,
+	// as uuid@version.
+	Installed []string `json:"installed,omitempty"`
 	// Stale is computed when reading: LastSeen is older than
 	// StaleAfterBeats heartbeat intervals. It is never stored.
 	Stale bool `json:"stale"`

@@ -29,6 +29,13 @@ func (w *Worker) heartbeat(ctx context.Context, done chan<- struct{}) {
 
 // beat writes the node record once.
 func (w *Worker) beat(ctx context.Context) error {
+	var installed []string
+	if w.opts.Installed != nil {
+		var err error
+		if installed, err = w.opts.Installed(); err != nil {
+			w.log.Debug("list installed packages for the node record", "error", err)
+		}
+	}
 	return w.store.Heartbeat(ctx, store.Node{
 		ID:                w.opts.NodeID,
 		Hostname:          w.opts.Hostname,
@@ -41,5 +48,7 @@ func (w *Worker) beat(ctx context.Context) error {
 		Processed:         w.processed.Load(),
 		Failed:            w.failed.Load(),
 		Draining:          w.stopping.Load(),
+		Joining:           w.joining.Load(),
+		Installed:         installed,
 	}, w.opts.NodeTTL)
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -88,6 +89,14 @@ type Options struct {
 	Retry tasks.Backoff
 	// Handlers maps task types to handlers (tasks.Handlers). Required.
 	Handlers map[string]asynq.Handler
+	// Join, when set, runs at Start before the worker takes any task:
+	// a joining node installs the active packages (tasks.Installer.Sync).
+	// Meanwhile the node record says Joining and Ready reports false. An
+	// error is logged and the worker starts anyway.
+	Join func(ctx context.Context) error
+	// Installed, when set, lists the package versions installed on the
+	// node (uuid@version) for the node record, at each heartbeat.
+	Installed func() ([]string, error)
 	// Logger receives the worker's and the tasks' logs. Default: discard.
 	Logger *slog.Logger
 	// Metrics registers the task metrics. Nil: metrics are not exported.

@@ -29,6 +29,9 @@ type Worker struct {
 	baseCtx    context.Context
 	cancelBase context.CancelFunc
 	stopping   atomic.Bool
+	// joining is set while Options.Join runs; ready once tasks are taken.
+	joining atomic.Bool
+	ready   atomic.Bool
 
 	startedAt time.Time
 	active    atomic.Int64
@@ -114,17 +117,34 @@ func (w *Worker) Start(ctx context.Context) error {
 		return errors.New("worker: already started")
 	}
 	w.startedAt = time.Now().UTC()
+	w.joining.Store(w.opts.Join != nil)
 	if err := w.beat(ctx); err != nil {
 		return fmt.Errorf("worker: register node %s: %w", w.opts.NodeID, err)
 	}
-	if err := w.srv.Start(w.handler); err != nil {
-		_ = w.store.RemoveNode(context.WithoutCancel(ctx), w.opts.NodeID)
-		return fmt.Errorf("worker: start asynq server: %w", err)
-	}
-	// The heartbeat outlives ctx (which bounds only the start-up).
+	// The heartbeat outlives ctx (which bounds only the start-up), and
+	// runs while the node joins.
 	hbCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	w.hbCancel, w.hbDone = cancel, make(chan struct{})
 	go w.heartbeat(hbCtx, w.hbDone)
+	abort := func() {
+		cancel()
+		<-w.hbDone
+		_ = w.store.RemoveNode(context.WithoutCancel(ctx), w.opts.NodeID)
+	}
+	if err := w.join(ctx); err != nil {
+		abort()
+		return err
+	}
+	if err := w.srv.Start(w.handler); err != nil {
+		abort()
+		return fmt.Errorf("worker: start asynq server: %w", err)
+	}
+	w.ready.Store(true)
+	if w.opts.Join != nil {
+		if err := w.beat(ctx); err != nil {
+			w.log.Warn("mark node joined", "error", err)
+		}
+	}
 	w.state = stateRunning
 	w.log.Info("worker started", "queues", queueNames(w.opts.Queues), "concurrency", w.opts.Concurrency,
 		"task_check_interval", w.opts.TaskCheckInterval)
@@ -159,6 +179,7 @@ func (w *Worker) Shutdown(ctx context.Context) error {
 	}
 	w.state = stateStopped
 	w.stopping.Store(true)
+	w.ready.Store(false)
 	w.log.Info("worker shutting down", "active", w.active.Load())
 	// Tell the fleet at once that this node takes no new work.
 	bctx, bcancel := context.WithTimeout(ctx, time.Second)
