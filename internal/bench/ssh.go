@@ -37,7 +37,7 @@ type sshWorkload struct {
 }
 
 func runSSH(ctx context.Context, env *Env) ([]Result, error) {
-	w := sshWorkload{files: 200, bytes: 50 << 20, uploadRuns: 3, roundTrips: 100, tripRuns: 2}
+	w := sshWorkload{files: 200, bytes: 50 << 20, uploadRuns: 5, roundTrips: 100, tripRuns: 2}
 	if env.Quick {
 		w = sshWorkload{files: 8, bytes: 256 << 10, uploadRuns: 1, roundTrips: 3, tripRuns: 1}
 	}
