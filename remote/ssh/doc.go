@@ -12,13 +12,23 @@
 //
 // Run starts every command as
 //
-//	printf '%d\n' "$$"; exec [sudo -n] /bin/sh -c 'cd <dir> && <command>'
+//	printf '%d\n' "$$"; exec [sudo -n] /bin/sh -c 'cd <dir> || exit
+//	<command>'
 //
 // The first line of standard output is the process id of the session's
-// shell, which sshd made a process group leader; it is stripped before the
-// caller sees the output. When ctx is cancelled, Run kills that whole
-// process group from a second session, so the remote command and its
-// children really stop (SSH signal requests alone do not reach children).
+// shell, which sshd made the leader of a new session and process group; it
+// is stripped before the caller sees the output. When ctx is cancelled, Run
+// sends SIGKILL to that whole process group from a second session (through
+// "sudo -n" when the command ran through it), so the remote command and
+// its children really stop: SSH signal requests alone do not reach the
+// children of a command without a terminal. Input the command does not
+// read is no error.
+//
+// # Uploads
+//
+// Upload speaks SFTP with concurrent writes, several files at a time,
+// 128 KiB writes on servers that advertise limits@openssh.com (OpenSSH)
+// and 32 KiB elsewhere. It runs as the login user, also with Sudo.
 //
 // # Reboot detection
 //
@@ -34,6 +44,6 @@
 // # Pooling
 //
 // Pool hands out Clients that share one connection per host (address, user,
-// credentials and host key policy). Connections are dialled lazily, closed
+// credentials, host key policy and Sudo). Connections are dialled lazily, closed
 // after IdleTimeout without sessions, and replaced when they died.
 package ssh
