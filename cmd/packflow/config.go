@@ -21,6 +21,7 @@ import (
 	"github.com/packflow/packflow/internal/redisconn"
 	"github.com/packflow/packflow/tasks"
 	"github.com/packflow/packflow/worker"
+	"github.com/packflow/packflow/worker/cache"
 )
 
 // setting is one configuration value, settable by flag and by
@@ -51,6 +52,8 @@ func settingDefs() []setting {
 		{flag: "admin-token", env: "PACKFLOW_ADMIN_TOKEN", secret: true, usage: "admin token of the root account, registered at start (at least 16 characters)"},
 		{flag: "metrics-listen", env: "PACKFLOW_METRICS_LISTEN", usage: "address a worker serves /metrics and /healthz on (host:port; default: none)"},
 		{flag: "node-id", env: "PACKFLOW_NODE_ID", usage: "this worker node's ID: letters, digits, '.', '_', '-' (default: host name and a random suffix)"},
+		{flag: "cache-dir", env: "PACKFLOW_CACHE_DIR", usage: "a worker's install cache, where package versions are unpacked (default <data dir>/cache)"},
+		{flag: "cache-keep", env: "PACKFLOW_CACHE_KEEP", def: strconv.Itoa(cache.DefaultKeep), usage: "inactive versions of each package a worker keeps in its cache besides the active ones"},
 		{flag: "concurrency", env: "PACKFLOW_CONCURRENCY", def: strconv.Itoa(worker.DefaultConcurrency), usage: "tasks a worker runs at once"},
 		{flag: "queues", env: "PACKFLOW_QUEUES", usage: "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
 		{flag: "datacenters", env: "PACKFLOW_DATACENTERS", usage: "comma-separated datacenters whose execution queues a worker serves"},
@@ -79,7 +82,7 @@ func apiSettings() []string {
 
 func workerSettings() []string {
 	return []string{"redis-url", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key",
-		"s3-session-token", "secret-key", "metrics-listen", "node-id", "concurrency", "queues", "datacenters",
+		"s3-session-token", "secret-key", "metrics-listen", "node-id", "cache-dir", "cache-keep", "concurrency", "queues", "datacenters",
 		"task-check-interval", "retry-backoff", "retry-backoff-max", "retry-jitter", "allow-local", "upload-limit",
 		"shutdown-timeout", "log-level", "log-format"}
 }
@@ -224,6 +227,12 @@ type Config struct {
 	AdminToken string
 	// NodeID names the worker node. Default worker.DefaultNodeID().
 	NodeID string
+	// CacheDir is the worker's install cache, absolute. Default
+	// <DataDir>/cache.
+	CacheDir string
+	// CacheKeep is how many inactive versions of each package the cache
+	// keeps. Default cache.DefaultKeep.
+	CacheKeep int
 	// Concurrency is the worker's concurrency. Default
 	// worker.DefaultConcurrency.
 	Concurrency int
@@ -335,6 +344,23 @@ func loadConfig(f *flagSet) (Config, error) {
 			bad(src, v, "use 1 to 64 letters, digits, '.', '_' or '-'")
 		}
 		cfg.NodeID = v
+	}
+	if v, src, ok := get("cache-dir"); ok {
+		if v == "" {
+			v = filepath.Join(cfg.DataDir, "cache")
+		}
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			bad(src, v, "must name a directory")
+		}
+		cfg.CacheDir = abs
+	}
+	if v, src, ok := get("cache-keep"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 1000 {
+			bad(src, v, "must be a whole number from 0 to 1000")
+		}
+		cfg.CacheKeep = n
 	}
 	if v, src, ok := get("concurrency"); ok {
 		n, err := strconv.Atoi(v)

@@ -49,6 +49,7 @@ func TestConfigBadValues(t *testing.T) {
 		{"PACKFLOW_ADMIN_TOKEN", "short", "16 characters", false},
 		{"PACKFLOW_ADMIN_TOKEN", "has a space in the middle", "spaces", false},
 		{"PACKFLOW_NODE_ID", "node/1", "letters, digits", false},
+		{"PACKFLOW_CACHE_KEEP", "-1", "0 to 1000", false},
 		{"PACKFLOW_CONCURRENCY", "lots", "whole number", false},
 		{"PACKFLOW_CONCURRENCY", "0", "1 to 10000", false},
 		{"PACKFLOW_QUEUES", "publish=high", "weight", false},
@@ -126,6 +127,8 @@ func TestConfigSources(t *testing.T) {
 		Listen:            "127.0.0.1:8080",
 		DataDir:           "/var/lib/packflow",
 		BlobURL:           "file:///var/lib/packflow/blobs",
+		CacheDir:          "/var/lib/packflow/cache",
+		CacheKeep:         2,
 		SecretKey:         bytes.Repeat([]byte{0xab}, 32),
 		Concurrency:       16, // the flag wins over the variable
 		Queues:            map[string]int{"publish": 6, "default": 3},

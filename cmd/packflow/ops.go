@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,11 +16,14 @@ import (
 )
 
 // opsServer serves /metrics and /healthz for a process without the API
-// (a worker), so that Prometheus can scrape every node.
+// (a worker), so that Prometheus can scrape every node, and /readyz when
+// ready is set.
 type opsServer struct {
 	addr string
 	reg  *prometheus.Registry
 	log  *slog.Logger
+	// ready, when set, answers /readyz: nil is 200, an error 503.
+	ready func() error
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -46,6 +50,18 @@ func (o *opsServer) Start(ctx context.Context) error {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	if o.ready != nil {
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if err := o.ready(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				b, _ := json.Marshal(map[string]string{"status": "not ready", "reason": err.Error()})
+				_, _ = w.Write(append(b, '\n'))
+				return
+			}
+			_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+		})
+	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

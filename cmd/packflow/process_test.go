@@ -99,7 +99,7 @@ func TestWorkerProcess(t *testing.T) {
 		"PACKFLOW_METRICS_LISTEN": addr,
 		"PACKFLOW_QUEUES":         "publish=2,default=1",
 	}, "worker", "-node-id", "w-test", "-datacenters", "eu")
-	waitUp(t, "http://"+addr+"/healthz")
+	waitUp(t, "http://"+addr+"/readyz") // ready: registered and joined
 	st := store.New(rdb, store.Options{})
 	n, err := st.Node(context.Background(), "w-test")
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
 	"github.com/packflow/packflow/worker"
+	"github.com/packflow/packflow/worker/cache"
 )
 
 // component is anything with the one lifecycle.
@@ -130,8 +131,22 @@ func newAPI(cfg Config, d *deps, log *slog.Logger) (*api.Server, error) {
 	})
 }
 
-// newWorker builds the worker on d, with every task handler.
-func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
+// nodeWorker is a worker with its install cache, which it closes after
+// the worker stops.
+type nodeWorker struct {
+	*worker.Worker
+	cache *cache.Cache
+}
+
+// Shutdown stops the worker, then closes its cache.
+func (n *nodeWorker) Shutdown(ctx context.Context) error {
+	return errors.Join(n.Worker.Shutdown(ctx), n.cache.Close())
+}
+
+// newWorker builds the worker on d, with every task handler and its
+// install cache. A node joining the fleet installs the active packages
+// before it takes tasks.
+func newWorker(cfg Config, d *deps, log *slog.Logger) (*nodeWorker, error) {
 	nodeID := cfg.NodeID
 	if nodeID == "" {
 		id, err := worker.DefaultNodeID()
@@ -141,6 +156,22 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		nodeID = id
 	}
 	wlog := log.With("component", "worker") // the worker adds its node ID
+	keep := cfg.CacheKeep
+	if keep == 0 {
+		keep = -1 // cache.Options: 0 is the default, negative keeps none
+	}
+	c, err := cache.Open(cfg.CacheDir, cache.Options{Logger: log.With("component", "cache"),
+		Limits: manifest.Limits{MaxArchiveSize: cfg.UploadLimit}, Keep: keep})
+	if err != nil {
+		return nil, fmt.Errorf("install cache: %w", err)
+	}
+	client := tasks.NewClient(d.rdb, d.store, log.With("component", "tasks"))
+	installer, err := tasks.NewInstaller(tasks.InstallerOptions{Store: d.store, Blob: d.blob, Cache: c,
+		NodeID: nodeID, Enqueuer: client, Logger: wlog})
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
 	// New task handlers that need more of the configuration get it here,
 	// one field each (add the setting in config.go).
 	handlers := tasks.Handlers(tasks.Deps{
@@ -149,8 +180,10 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		Logger:        wlog,
 		Blob:          d.blob,
 		ArchiveLimits: manifest.Limits{MaxArchiveSize: cfg.UploadLimit},
+		Enqueuer:      client,
+		Installer:     installer,
 	})
-	return worker.New(worker.Options{
+	w, err := worker.New(worker.Options{
 		Redis:             d.rdb,
 		Store:             d.store,
 		NodeID:            nodeID,
@@ -164,7 +197,30 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		Handlers:          handlers,
 		Logger:            wlog,
 		Metrics:           d.metrics,
+		Join: func(ctx context.Context) error {
+			_, err := installer.Sync(ctx)
+			return err
+		},
+		Installed: func() ([]string, error) { return installedVersions(c) },
 	})
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return &nodeWorker{Worker: w, cache: c}, nil
+}
+
+// installedVersions lists the cache's versions as uuid@version.
+func installedVersions(c *cache.Cache) ([]string, error) {
+	list, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.UUID + "@" + e.Version
+	}
+	return out, nil
 }
 
 // parseProcessFlags parses a process subcommand's flags and config.
@@ -226,7 +282,17 @@ func runWorkerCommand(ctx context.Context, e env, args []string) error {
 	}
 	comps := []named{{"worker", w}}
 	if cfg.MetricsListen != "" {
-		comps = append([]named{{"metrics", newOpsServer(cfg.MetricsListen, d.metrics, log)}}, comps...)
+		ops := newOpsServer(cfg.MetricsListen, d.metrics, log)
+		ops.ready = func() error {
+			if w.Joining() {
+				return errors.New("joining: installing the active packages")
+			}
+			if !w.Ready() {
+				return errors.New("not taking tasks")
+			}
+			return nil
+		}
+		comps = append([]named{{"metrics", ops}}, comps...)
 	}
 	// Shutdown waits for running tasks up to ShutdownTimeout; leave it a
 	// moment beyond that to hand the rest back.
