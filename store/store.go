@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/packflow/packflow/internal/secretbox"
 )
 
 // Errors callers branch on.
@@ -22,12 +24,16 @@ var (
 type Options struct {
 	// Prefix is put in front of every key. Default "pf:".
 	Prefix string
+	// Secrets seals credential secrets and Password values at rest.
+	// Without it, records holding secrets are refused (ErrNoSecretKey).
+	Secrets *secretbox.Box
 }
 
 // Store reads and writes packflow's records.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
+	rdb     redis.UniversalClient
+	prefix  string
+	secrets *secretbox.Box
 }
 
 // New returns a Store on rdb. The caller owns rdb and closes it.
@@ -35,7 +41,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 	if opts.Prefix == "" {
 		opts.Prefix = "pf:"
 	}
-	return &Store{rdb: rdb, prefix: opts.Prefix}
+	return &Store{rdb: rdb, prefix: opts.Prefix, secrets: opts.Secrets}
 }
 
 // Redis returns the client the store uses, for components that share it

@@ -51,13 +51,21 @@ type Deps struct {
 	// Installer installs into this node's cache (package:install, and
 	// executions on a node that lacks their version).
 	Installer *Installer
+	// Executor runs execution:server and server:check; without it they
+	// are not handled by this worker.
+	Executor *Executor
 }
 
 // Handlers returns the handler of each task type, keyed by type name.
 func Handlers(d Deps) map[string]asynq.Handler {
-	return map[string]asynq.Handler{
+	h := map[string]asynq.Handler{
 		TypePublish:         publishHandler(d),
 		TypeActivateInstall: activateHandler(d),
 		TypeInstall:         installHandler(d),
 	}
+	if d.Executor != nil {
+		h[TypeExecuteServer] = d.Executor
+		h[TypeServerCheck] = checkHandler(d.Executor.o.Store, d.Executor.o.Connector)
+	}
+	return h
 }

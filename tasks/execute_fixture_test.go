@@ -1,0 +1,220 @@
+package tasks_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/packflow/packflow/blob"
+	"github.com/packflow/packflow/internal/secretbox"
+	"github.com/packflow/packflow/internal/testenv"
+	"github.com/packflow/packflow/remote/ssh"
+	"github.com/packflow/packflow/store"
+	"github.com/packflow/packflow/tasks"
+	"github.com/packflow/packflow/worker"
+)
+
+// execBundle is a platform for execution tests: real Redis, a sealed
+// store, a blob store, published packages and workers.
+type execBundle struct {
+	rdb    redis.UniversalClient
+	store  *store.Store
+	blob   *blob.Store
+	client *tasks.Client
+	log    *slog.Logger
+	n      int
+}
+
+func setupExec(t *testing.T) *execBundle {
+	t.Helper()
+	ctx := context.Background()
+	r := testenv.RealRedis(t)
+	box, err := secretbox.New(bytes.Repeat([]byte{0x5a}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(r.Client, store.Options{Secrets: box})
+	bs, err := blob.Open(ctx, "mem://")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnsureRootAccount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return &execBundle{rdb: r.Client, store: st, blob: bs, client: tasks.NewClient(r.Client, st, log), log: log}
+}
+
+// file is one file of a test package.
+type file struct {
+	name, body string
+	mode       fs.FileMode
+}
+
+// publish packs files with manifestXML and publishes the archive through
+// the publish handler, returning the version.
+func (b *execBundle) publish(t *testing.T, manifestXML string, files ...file) store.Version {
+	t.Helper()
+	ctx := context.Background()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, f := range append([]file{{"package.manifest", manifestXML, 0o644}}, files...) {
+		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
+		h.SetMode(f.mode)
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte(f.body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.n++
+	id := fmt.Sprintf("up%d", b.n)
+	info, err := b.blob.Put(ctx, blob.UploadKey(id), bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.CreateUpload(ctx, store.Upload{ID: id, AccountID: store.RootAccountID, BlobKey: info.Key,
+		SHA256: info.SHA256, Size: info.Size, CreatedBy: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	opts := store.PublishOptions{Category: "script", OS: "linux", OSVersions: []string{"debian-12"}, Visibility: store.VisibilityPrivate}
+	if bytes.Contains([]byte(manifestXML), []byte("<Mode>PowerShell</Mode>")) || bytes.Contains([]byte(manifestXML), []byte("<Mode>Command</Mode>")) {
+		opts.OS, opts.OSVersions = "windows", []string{"2022"}
+	}
+	u, err := b.store.BeginPublish(ctx, id, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _, err := tasks.NewPublishTask(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tasks.NewPublishHandler(tasks.PublishOptions{Store: b.store, Blob: b.blob, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	u, err = b.store.Upload(ctx, id)
+	if err != nil || u.Status != store.UploadPublished {
+		t.Fatalf("upload %+v, %v", u, err)
+	}
+	v, err := b.store.Version(ctx, u.PackageID, u.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// workerOpts tune a test worker.
+type workerOpts struct {
+	tuneSSH    func(store.Server, *ssh.Options)
+	leaseTTL   time.Duration
+	dcLimits   map[string]int
+	stageDir   string
+	nodeID     string
+	allowLocal bool
+}
+
+// startWorker starts a worker serving exec:default with the executor.
+func (b *execBundle) startWorker(t *testing.T, o workerOpts) *worker.Worker {
+	t.Helper()
+	conn, err := tasks.NewConnector(tasks.ConnectorOptions{Store: b.store, TuneSSH: o.tuneSSH, AllowLocal: o.allowLocal, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if o.stageDir == "" {
+		o.stageDir = t.TempDir()
+	}
+	ex, err := tasks.NewExecutor(tasks.ExecuteOptions{Store: b.store, Connector: conn,
+		Stager: &tasks.BlobStager{Blob: b.blob, Dir: o.stageDir}, LeaseTTL: o.leaseTTL,
+		DatacenterLimits: o.dcLimits, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := worker.New(worker.Options{
+		Redis: b.rdb, Store: b.store, NodeID: o.nodeID, Concurrency: 16, Datacenters: []string{"default"},
+		Retry:    tasks.Backoff{Base: time.Second, Cap: time.Second},
+		Handlers: tasks.Handlers(tasks.Deps{Store: b.store, Logger: b.log, Blob: b.blob, Executor: ex}),
+		Logger:   b.log, ShutdownTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = w.Shutdown(ctx)
+	})
+	return w
+}
+
+// waitFinal waits until every run of execution id has ended and returns
+// the execution and its runs. It gives up after a minute.
+func (b *execBundle) waitFinal(t *testing.T, id string) (store.Execution, []store.ServerRun) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		e, err := b.store.Execution(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := b.store.ServerRuns(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := true
+		for _, r := range runs {
+			if !r.Final() {
+				done = false
+			}
+		}
+		if done {
+			return e, runs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("execution %s did not finish: %+v", id, runs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// credential records an ssh-key credential.
+func (b *execBundle) credential(t *testing.T, name, user string, key []byte) store.Credential {
+	t.Helper()
+	c, err := b.store.CreateCredential(context.Background(), store.Credential{AccountID: store.RootAccountID, Name: name,
+		Kind: store.CredentialSSHKey, Username: user}, store.Secret{Secret: string(key)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// server records a server.
+func (b *execBundle) server(t *testing.T, sv store.Server) store.Server {
+	t.Helper()
+	sv.AccountID = store.RootAccountID
+	out, err := b.store.CreateServer(context.Background(), sv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
