@@ -71,6 +71,7 @@ type Server struct {
 	mu        sync.Mutex
 	addr      string
 	hostKey   ssh.Signer
+	extraKeys []ssh.Signer // presented too, as a host with several key types
 	bootID    string
 	listener  net.Listener
 	conns     map[*ssh.ServerConn]struct{}
@@ -204,6 +205,14 @@ func (s *Server) ChangeHostKey() (string, error) {
 	return s.HostKey(), nil
 }
 
+// AddHostKey makes new connections offer signer besides the main host
+// key, as real hosts offer one key per type (ed25519, ecdsa, rsa).
+func (s *Server) AddHostKey(signer ssh.Signer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.extraKeys = append(s.extraKeys, signer)
+}
+
 // BootID returns the current simulated boot id.
 func (s *Server) BootID() string {
 	s.mu.Lock()
@@ -269,7 +278,7 @@ func (s *Server) Close() error {
 
 func (s *Server) config() *ssh.ServerConfig {
 	s.mu.Lock()
-	hostKey := s.hostKey
+	hostKeys := append([]ssh.Signer{s.hostKey}, s.extraKeys...)
 	s.mu.Unlock()
 	cfg := &ssh.ServerConfig{
 		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
@@ -289,7 +298,9 @@ func (s *Server) config() *ssh.ServerConfig {
 			return nil, errors.New("wrong password")
 		}
 	}
-	cfg.AddHostKey(hostKey)
+	for _, k := range hostKeys {
+		cfg.AddHostKey(k)
+	}
 	return cfg
 }
 

@@ -2,6 +2,9 @@ package ssh_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"net"
 	"os"
@@ -470,5 +473,42 @@ func TestKeepaliveDetectsSilentPeer(t *testing.T) {
 	f.freeze(false)
 	if err := c.Run(t.Context(), &remote.Cmd{Command: "true"}); err != nil {
 		t.Errorf("Run on a new connection: %v", err)
+	}
+}
+
+// A host offers several key types; the one on record is not the type the
+// client would prefer. The client must ask for the recorded type.
+func TestHostWithSeveralKeyTypes(t *testing.T) {
+	s := sshtest.Start(t, sshtest.Options{})
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddHostKey(signer)
+	ecdsaLine := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	// x/crypto prefers ecdsa to ed25519, so a recorded ed25519 key is the
+	// case where the client must ask for another type than it would.
+	for _, recorded := range []string{s.HostKey(), ecdsaLine} {
+		policies := map[string]rssh.HostKeyPolicy{
+			"pinned":      {Pinned: recorded},
+			"known_hosts": {KnownHostsFile: writeKnownHosts(t, s.Addr(), recorded)},
+		}
+		for name, policy := range policies {
+			t.Run(strings.Fields(recorded)[0]+"/"+name, func(t *testing.T) {
+				opts := faultOptions(t, s)
+				opts.HostKey = policy
+				c := dial(t, opts)
+				if c.HostKey() != recorded {
+					t.Errorf("HostKey() = %q, want the recorded key %q", c.HostKey(), recorded)
+				}
+				if err := c.Run(t.Context(), &remote.Cmd{Command: "true"}); err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			})
+		}
 	}
 }
