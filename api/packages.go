@@ -35,6 +35,9 @@ type packageJSON struct {
 	CreatedAt     time.Time     `json:"created_at"`
 	UpdatedAt     time.Time     `json:"updated_at"`
 	Versions      []versionItem `json:"versions,omitempty"`
+	// Fleet says where the active version is installed (GET
+	// /packages/{uuid} only).
+	Fleet *fleetJSON `json:"fleet,omitempty"`
 }
 
 // versionItem is one version in a package's list.
@@ -218,6 +221,9 @@ func (s *Server) getPackage(c echo.Context) error {
 		return err
 	}
 	out := toPackageJSON(p)
+	if out.Fleet, err = s.fleetSummary(ctx, p); err != nil {
+		return err
+	}
 	out.Versions = make([]versionItem, 0, len(vs))
 	for _, name := range vs {
 		v, err := s.store.Version(ctx, p.ID, name)

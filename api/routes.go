@@ -17,4 +17,5 @@ func (s *Server) routes(e *echo.Echo) {
 	s.tokenRoutes(g)
 	s.opsRoutes(g)
 	s.packageRoutes(g)
+	s.installRoutes(g)
 }
