@@ -13,8 +13,27 @@
 // that really happened. Every method takes the caller's context and stops
 // the remote work when it is cancelled. Errors wrap the sentinel errors of
 // this package (ErrDisconnected, ErrAuth, ErrHostKeyMismatch, ErrTimeout,
-// ErrUnsafeValue) so callers can decide on retries; Permanent says which
+// ErrUnsafeValue, ErrInvalidTemplate, ErrUnsupported) so callers can
+// decide on retries; Permanent says which
 // ones retrying cannot fix.
+//
+// # Reboot detection
+//
+// A reboot counts only when the host really booted again, never merely
+// because the connection dropped. Before rebooting, the communicator reads
+// the host's boot identity: /proc/sys/kernel/random/boot_id on Linux, the
+// operating system's LastBootUpTime on Windows. It then issues the reboot
+// (default "shutdown -r now", through "sudo -n" for a non-root login, or
+// Restart-Computer -Force), waits for the connection to drop, and
+// reconnects with capped exponential backoff. Reboot returns nil only once
+// the identity differs from the one read before and a command ran on the
+// new connection; a host that answers with the old identity has not
+// rebooted yet and is waited for. The whole wait is bounded by
+// RebootOptions.Timeout (default 15 minutes), after which it fails with
+// ErrTimeout. Host identity is checked on every reconnection: an SSH host
+// key or TLS certificate that changed across the reboot fails with
+// ErrHostKeyMismatch. The local communicator never reboots its own host
+// (ErrUnsupported).
 //
 // # Command templates
 //
