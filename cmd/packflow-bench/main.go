@@ -44,6 +44,7 @@ func suites() []bench.Suite {
 		bench.AsynqSuite(),
 		bench.ValidateSuite(),
 		bench.InstallSuite(),
+		bench.FleetSuite(),
 		bench.SSHSuite(),
 		bench.WinRMSuite(),
 	}
