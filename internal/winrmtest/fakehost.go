@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,9 +69,17 @@ type Upload struct {
 // FakeHost is a Handler emulating a Windows host for the scripts of
 // packflow's WinRM communicator. It recognises them by their first line
 // ("# packflow:<name>") and reads their parameters from the
-// "$Name = '<literal>'" lines that follow. User commands (cmd.exe lines
-// "cd /d "<dir>" && <command>" and the PowerShell wrapper's
-// "#region command" block) run the program named by their first word.
+// "$Name = '<literal>'" lines that follow.
+//
+// A cmd.exe line is interpreted as cmd.exe /c would: commands joined by
+// &, && and ||, cd /d changing the working directory, redirections of a
+// stream to the other one or to nul, input from nul, and exit. Each
+// command, like the PowerShell wrapper's "#region command" block, runs the
+// program named by its first word. Besides the communicator's needs the
+// programs include echo, exit, type, cd, more, timeout, set /p, mkdir,
+// fsutil file createnew, ping -n, Get-ChildItem -Name, Test-Path and a
+// Win32_Process query by command line that reads the host's process table
+// (see Processes and Killed).
 //
 // Paths are Windows paths compared without regard to case. Use Down as
 // Options.Down so that a reboot drops the endpoint's connections.
@@ -85,6 +94,7 @@ type FakeHost struct {
 	rebootAt  time.Time
 	downUntil time.Time
 	uploads   []Upload
+	procs     processTable
 }
 
 type fakeFile struct {
@@ -102,6 +112,7 @@ func NewFakeHost(opts FakeHostOptions) *FakeHost {
 		opts.RebootDowntime = 300 * time.Millisecond
 	}
 	h := &FakeHost{opts: opts, files: make(map[string]fakeFile), programs: builtinPrograms()}
+	maps.Copy(h.programs, windowsPrograms())
 	for name, p := range opts.Programs {
 		h.programs[strings.ToLower(name)] = p
 	}
@@ -167,6 +178,13 @@ func (h *FakeHost) mkdirLocked(p string) {
 	}
 }
 
+// MkdirAll creates a directory and its missing parents.
+func (h *FakeHost) MkdirAll(p string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.mkdirLocked(cleanPath(p))
+}
+
 // ReadFile returns the content of a file.
 func (h *FakeHost) ReadFile(p string) ([]byte, bool) {
 	h.mu.Lock()
@@ -182,8 +200,27 @@ func (h *FakeHost) ReadFile(p string) ([]byte, bool) {
 func (h *FakeHost) Exists(p string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, ok := h.files[strings.ToLower(cleanPath(p))]
-	return ok
+	p = cleanPath(p)
+	_, ok := h.files[strings.ToLower(p)]
+	return ok || isDriveRoot(p)
+}
+
+// isDir reports whether a directory exists.
+func (h *FakeHost) isDir(p string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p = cleanPath(p)
+	f, ok := h.files[strings.ToLower(p)]
+	return (ok && f.dir) || isDriveRoot(p)
+}
+
+// resolve returns p as an absolute path, relative paths being taken from
+// dir.
+func (h *FakeHost) resolve(dir, p string) string {
+	if isAbs(p) || dir == "" {
+		return cleanPath(p)
+	}
+	return cleanPath(dir + `\` + p)
 }
 
 // Tree returns the files below dir by slash-separated relative path, and
@@ -207,25 +244,20 @@ func (h *FakeHost) Tree(dir string) map[string][]byte {
 	return out
 }
 
-// ServeCommand implements Handler.
+// ServeCommand implements Handler. Each command runs as a cmd.exe
+// process; a plain command line is interpreted as cmd.exe would (see
+// runCmdLine).
 func (h *FakeHost) ServeCommand(ctx context.Context, cmd *Command, stdout, stderr io.Writer) int {
+	line := strings.TrimSpace(strings.Join(append([]string{cmd.Line}, cmd.Args...), " "))
+	pid := h.start("cmd.exe /c " + line)
+	defer func() { h.end(pid, ctx.Err() != nil) }()
 	if cmd.Script != "" {
 		return h.runScript(ctx, cmd, stdout, stderr)
 	}
-	line := strings.TrimSpace(strings.Join(append([]string{cmd.Line}, cmd.Args...), " "))
-	dir := ""
-	if m := cdPrefix.FindStringSubmatch(line); m != nil {
-		dir, line = m[1], m[2]
-		if !h.Exists(dir) {
-			say(stderr, "The system cannot find the path specified.\r\n")
-			return 1
-		}
-	}
-	return h.runProgram(ctx, &Invocation{Shell: "cmd", Dir: dir, Stdin: cmd.Stdin, Stdout: stdout, Stderr: stderr}, line)
+	return h.runCmdLine(ctx, line, streams{stdin: cmd.Stdin, stdout: stdout, stderr: stderr})
 }
 
 var (
-	cdPrefix    = regexp.MustCompile(`^cd /d "([^"]*)" && (.*)$`)
 	scriptTag   = regexp.MustCompile(`^# packflow:([a-z]+)\n`)
 	scriptParam = regexp.MustCompile(`(?m)^\$([A-Za-z0-9]+) = ('.*')$`)
 	setLocation = regexp.MustCompile(`(?m)^\s*Set-Location -LiteralPath ('.*')$`)
@@ -286,6 +318,10 @@ func (h *FakeHost) runProgram(ctx context.Context, inv *Invocation, text string)
 	name, args, _ := strings.Cut(text, " ")
 	inv.Name, inv.Args = name, args
 	p, ok := h.programs[strings.ToLower(name)]
+	if ok && isProcess(name) {
+		pid := h.start(strings.TrimSpace(text))
+		defer func() { h.end(pid, ctx.Err() != nil) }()
+	}
 	if !ok {
 		if inv.Shell == "powershell" {
 			say(inv.Stderr, "The term '%s' is not recognized as the name of a cmdlet, function, script file, or operable program.\r\n", name)
@@ -520,6 +556,12 @@ func parentPath(p string) string {
 		return ""
 	}
 	return p[:i]
+}
+
+// isDriveRoot reports whether a cleaned path is a drive root ("C:"),
+// which always exists.
+func isDriveRoot(p string) bool {
+	return len(p) == 2 && p[1] == ':' && (p[0] >= 'A' && p[0] <= 'Z' || p[0] >= 'a' && p[0] <= 'z')
 }
 
 func isAbs(p string) bool {

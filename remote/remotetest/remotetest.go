@@ -24,7 +24,7 @@ import (
 )
 
 // Capabilities tells the suite what the implementation under test can do
-// in the test environment.
+// in the test environment and which command language its host speaks.
 type Capabilities struct {
 	// Reboot means Reboot works here (a simulated host); the suite reboots
 	// and checks commands run afterwards.
@@ -35,6 +35,9 @@ type Capabilities struct {
 	// TempDir returns a fresh directory on the host for one subtest.
 	// Default t.TempDir(), right when the host is this machine.
 	TempDir func(t *testing.T) string
+	// Dialect is the command language of the host. The zero value means
+	// POSIX().
+	Dialect Dialect
 }
 
 // Factory returns a new Communicator for one subtest; the suite closes it.
@@ -45,7 +48,10 @@ func Run(t *testing.T, newComm Factory, caps Capabilities) {
 	if caps.TempDir == nil {
 		caps.TempDir = func(t *testing.T) string { return t.TempDir() }
 	}
-	s := &suite{newComm: newComm, caps: caps}
+	if caps.Dialect.Name == "" {
+		caps.Dialect = POSIX()
+	}
+	s := &suite{newComm: newComm, caps: caps, d: &caps.Dialect}
 	tests := []struct {
 		name string
 		fn   func(*testing.T)
@@ -62,6 +68,7 @@ func Run(t *testing.T, newComm Factory, caps Capabilities) {
 		{"CancelKills", s.testCancelKills},
 		{"DeadlineIsTimeout", s.testDeadline},
 		{"UploadTree", s.testUploadTree},
+		{"UploadModes", s.testUploadModes},
 		{"UploadIntoExisting", s.testUploadIntoExisting},
 		{"UploadNotADirectory", s.testUploadNotADirectory},
 		{"Remove", s.testRemove},
@@ -78,6 +85,7 @@ func Run(t *testing.T, newComm Factory, caps Capabilities) {
 type suite struct {
 	newComm Factory
 	caps    Capabilities
+	d       *Dialect
 }
 
 func (s *suite) comm(t *testing.T) remote.Communicator {
@@ -93,41 +101,41 @@ type result struct {
 	err            error
 }
 
-func run(ctx context.Context, c remote.Communicator, cmd *remote.Cmd) result {
+// run runs a copy of cmd with its output captured.
+func run(ctx context.Context, c remote.Communicator, cmd remote.Cmd) result {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := c.Run(ctx, cmd)
+	err := c.Run(ctx, &cmd)
 	return result{stdout.String(), stderr.String(), err}
 }
 
-// mustRun runs command and fails the test unless it succeeds.
-func mustRun(t *testing.T, c remote.Communicator, command string) string {
+// mustRun runs cmd and fails the test unless it succeeds.
+func mustRun(t *testing.T, c remote.Communicator, cmd remote.Cmd) string {
 	t.Helper()
-	r := run(t.Context(), c, &remote.Cmd{Command: command})
+	r := run(t.Context(), c, cmd)
 	if r.err != nil {
-		t.Fatalf("Run(%q) = %v (stderr %q)", command, r.err, r.stderr)
+		t.Fatalf("Run(%q) = %v (stderr %q)", cmd.Command, r.err, r.stderr)
 	}
 	return r.stdout
 }
 
-func quote(s string) string { return remote.QuotePOSIX(s) }
-
 func (s *suite) testStreams(t *testing.T) {
 	c := s.comm(t)
-	r := run(t.Context(), c, &remote.Cmd{Command: "echo out; echo err >&2; printf 'no newline'"})
+	r := run(t.Context(), c, s.d.Streams("out", "err", "no newline"))
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
 	}
-	if r.stdout != "out\nno newline" || r.stderr != "err\n" {
-		t.Errorf("stdout %q stderr %q, want %q and %q", r.stdout, r.stderr, "out\nno newline", "err\n")
+	nl := s.d.Newline
+	if wantOut, wantErr := "out"+nl+"no newline", "err"+nl; r.stdout != wantOut || r.stderr != wantErr {
+		t.Errorf("stdout %q stderr %q, want %q and %q", r.stdout, r.stderr, wantOut, wantErr)
 	}
 }
 
 func (s *suite) testExitStatus(t *testing.T) {
 	c := s.comm(t)
 	for _, code := range []int{0, 1, 3, 42, 255} {
-		r := run(t.Context(), c, &remote.Cmd{Command: fmt.Sprintf("echo before; exit %d", code)})
-		if r.stdout != "before\n" {
+		r := run(t.Context(), c, s.d.EchoExit("before", code))
+		if r.stdout != "before"+s.d.Newline {
 			t.Errorf("exit %d: stdout %q", code, r.stdout)
 		}
 		if code == 0 {
@@ -145,60 +153,72 @@ func (s *suite) testExitStatus(t *testing.T) {
 
 func (s *suite) testStdin(t *testing.T) {
 	c := s.comm(t)
-	in := "line one\nline 'two' $HOME\n\x00binary\xff"
-	r := run(t.Context(), c, &remote.Cmd{Command: "cat", Stdin: strings.NewReader(in)})
+	in := "line one\nline 'two' $HOME %PATH%\r\n\x00binary\xff"
+	cmd := s.d.Cat
+	cmd.Stdin = strings.NewReader(in)
+	r := run(t.Context(), c, cmd)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
 	}
 	if r.stdout != in {
-		t.Errorf("cat echoed %q, want %q", r.stdout, in)
+		t.Errorf("stdin came back as %q, want %q", r.stdout, in)
 	}
 }
 
 func (s *suite) testStdinNotRead(t *testing.T) {
 	c := s.comm(t)
-	in := bytes.Repeat([]byte("unread input\n"), 1<<18)
-	if err := c.Run(t.Context(), &remote.Cmd{Command: "true", Stdin: bytes.NewReader(in)}); err != nil {
+	cmd := s.d.True
+	cmd.Stdin = bytes.NewReader(bytes.Repeat([]byte("unread input\n"), 1<<18))
+	if err := c.Run(t.Context(), &cmd); err != nil {
 		t.Errorf("Run of a command that ignores its input = %v, want nil", err)
 	}
 }
 
 func (s *suite) testNilStreams(t *testing.T) {
 	c := s.comm(t)
-	if err := c.Run(t.Context(), &remote.Cmd{Command: "echo discarded; echo discarded >&2; cat"}); err != nil {
-		t.Fatalf("Run with nil streams: %v", err)
+	// Output goes nowhere and reading stdin sees its end at once.
+	for _, cmd := range []remote.Cmd{s.d.Streams("discarded", "discarded", "discarded"), s.d.Cat} {
+		if err := c.Run(t.Context(), &cmd); err != nil {
+			t.Fatalf("Run(%q) with nil streams: %v", cmd.Command, err)
+		}
 	}
 }
 
 func (s *suite) testLargeOutput(t *testing.T) {
 	c := s.comm(t)
 	const n = 3 << 20
-	r := run(t.Context(), c, &remote.Cmd{Command: fmt.Sprintf("head -c %d /dev/zero; head -c %d /dev/zero >&2", n, n)})
+	r := run(t.Context(), c, s.d.Zeros(s.caps.TempDir(t), n))
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
 	}
 	if len(r.stdout) != n || len(r.stderr) != n {
 		t.Errorf("got %d bytes of stdout and %d of stderr, want %d each", len(r.stdout), len(r.stderr), n)
 	}
+	if strings.Trim(r.stdout, "\x00") != "" || strings.Trim(r.stderr, "\x00") != "" {
+		t.Errorf("output holds bytes other than zeros")
+	}
 }
 
 func (s *suite) testDir(t *testing.T) {
 	c := s.comm(t)
-	dir := filepath.Join(s.caps.TempDir(t), "dir with spaces and 'quotes'")
-	mustRun(t, c, "mkdir -p "+quote(dir))
-	r := run(t.Context(), c, &remote.Cmd{Command: "pwd", Dir: dir})
+	dir := s.d.Join(s.caps.TempDir(t), "dir with spaces and 'quotes'")
+	mustRun(t, c, s.d.Mkdir(dir))
+	cmd := s.d.Pwd
+	cmd.Dir = dir
+	r := run(t.Context(), c, cmd)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
 	}
-	if got := strings.TrimSpace(r.stdout); got != dir {
-		t.Errorf("pwd = %q, want %q", got, dir)
+	if r.stdout != dir+s.d.Newline {
+		t.Errorf("working directory %q, want %q", r.stdout, dir+s.d.Newline)
 	}
 }
 
 func (s *suite) testMissingDir(t *testing.T) {
 	c := s.comm(t)
-	dir := filepath.Join(s.caps.TempDir(t), "missing")
-	r := run(t.Context(), c, &remote.Cmd{Command: "echo ran", Dir: dir})
+	cmd := s.d.Echo("ran")
+	cmd.Dir = s.d.Join(s.caps.TempDir(t), "missing")
+	r := run(t.Context(), c, cmd)
 	if r.err == nil || strings.Contains(r.stdout, "ran") {
 		t.Errorf("Run in a missing dir: err %v, stdout %q; want an error and no output", r.err, r.stdout)
 	}
@@ -213,11 +233,11 @@ func (s *suite) testConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := run(t.Context(), c, &remote.Cmd{Command: fmt.Sprintf("echo %d", i)})
+			r := run(t.Context(), c, s.d.Echo(fmt.Sprint(i)))
 			switch {
 			case r.err != nil:
 				errs[i] = r.err
-			case r.stdout != fmt.Sprintf("%d\n", i):
+			case r.stdout != fmt.Sprint(i)+s.d.Newline:
 				errs[i] = fmt.Errorf("command %d printed %q", i, r.stdout)
 			}
 		}()
@@ -246,7 +266,9 @@ func (w *signalWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// uniqueSleep returns a sleep duration nobody else uses, to find the process.
+// uniqueSleep returns an id for Dialect.Sleep that nobody else uses, so
+// that Dialect.Running finds only that process: a number of seconds far
+// longer than any test.
 func uniqueSleep(t *testing.T) string {
 	t.Helper()
 	n, err := rand.Int(rand.Reader, big.NewInt(1e9))
@@ -256,35 +278,29 @@ func uniqueSleep(t *testing.T) string {
 	return fmt.Sprint(1e9 + n.Int64())
 }
 
-// waitGone polls the host until no process matches "sleep <n>".
-func waitGone(t *testing.T, c remote.Communicator, n string) {
+// waitGone polls the host until no process started by Sleep(id) runs.
+func (s *suite) waitGone(t *testing.T, c remote.Communicator, id string) {
 	t.Helper()
-	// "[s]leep" matches the sleep process but not this command line.
-	check := fmt.Sprintf("pgrep -f '[s]leep %s'", n)
 	for range 100 {
-		r := run(t.Context(), c, &remote.Cmd{Command: check})
-		var exit *remote.ExitError
-		if errors.As(r.err, &exit) && exit.Code == 1 {
+		if mustRun(t, c, s.d.Running(id)) == "" {
 			return
-		}
-		if r.err != nil && !errors.As(r.err, &exit) {
-			t.Fatalf("pgrep: %v", r.err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Errorf("process 'sleep %s' still runs after its command was cancelled", n)
+	t.Errorf("the process of %q still runs after its command was cancelled", s.d.Sleep(id).Command)
 }
 
 func (s *suite) testCancelKills(t *testing.T) {
 	c := s.comm(t)
-	n := uniqueSleep(t)
+	id := uniqueSleep(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	w := &signalWriter{started: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
-		// sleep runs as a child of the shell, so killing the shell alone is not enough.
-		errc <- c.Run(ctx, &remote.Cmd{Command: "echo started; sleep " + n + "; echo never", Stdout: w})
+		cmd := s.d.Sleep(id)
+		cmd.Stdout = w
+		errc <- c.Run(ctx, &cmd)
 	}()
 	select {
 	case <-w.started:
@@ -296,19 +312,20 @@ func (s *suite) testCancelKills(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Run after cancel = %v, want context.Canceled", err)
 	}
-	waitGone(t, c, n)
+	s.waitGone(t, c, id)
 }
 
 func (s *suite) testDeadline(t *testing.T) {
 	c := s.comm(t)
-	n := uniqueSleep(t)
+	id := uniqueSleep(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	err := c.Run(ctx, &remote.Cmd{Command: "sleep " + n})
+	cmd := s.d.Sleep(id)
+	err := c.Run(ctx, &cmd)
 	if !errors.Is(err, remote.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Run past its deadline = %v, want remote.ErrTimeout and context.DeadlineExceeded", err)
 	}
-	waitGone(t, c, n)
+	s.waitGone(t, c, id)
 }
 
 // file describes one regular file or directory of a test tree.
@@ -379,35 +396,123 @@ func makeWritable(root string) {
 	})
 }
 
-// describe lists what the host has under dir: "mode path size sha256" lines.
-func describe(t *testing.T, c remote.Communicator, dir string) map[string]string {
-	t.Helper()
-	out := mustRun(t, c, "cd "+quote(dir)+` && find . -mindepth 1 -print | while IFS= read -r p; do
-  if [ -d "$p" ]; then printf '%s\t%s\tdir\n' "$p" "$(stat -c %a "$p")"
-  else printf '%s\t%s\t%s\n' "$p" "$(stat -c %a "$p")" "$(sha256sum < "$p" | cut -c1-64)"; fi
-done`)
-	got := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if line == "" {
-			continue
+// lines splits command output into its non-empty lines.
+func lines(out string) []string {
+	var ls []string
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimRight(l, "\r"); l != "" {
+			ls = append(ls, l)
 		}
-		name, rest, _ := strings.Cut(line, "\t")
-		got[strings.TrimPrefix(name, "./")] = rest
+	}
+	return ls
+}
+
+// list returns the directories and files the host has below dir, by
+// slash-separated relative path.
+func (s *suite) list(t *testing.T, c remote.Communicator, dir string) (dirs, files []string) {
+	t.Helper()
+	slash := func(p string) string { return strings.ReplaceAll(p, s.d.Separator, "/") }
+	for _, p := range lines(mustRun(t, c, s.d.ListDirs(dir))) {
+		dirs = append(dirs, slash(p))
+	}
+	for _, p := range lines(mustRun(t, c, s.d.ListFiles(dir))) {
+		files = append(files, slash(p))
+	}
+	return dirs, files
+}
+
+// hostPath turns a slash-separated path relative to dir into a host path.
+func (s *suite) hostPath(dir, rel string) string {
+	return s.d.Join(dir, strings.ReplaceAll(rel, "/", s.d.Separator))
+}
+
+// contents describes what the host has under dir: "dir" for each
+// directory and the SHA-256 of each file's content.
+func (s *suite) contents(t *testing.T, c remote.Communicator, dir string) map[string]string {
+	t.Helper()
+	dirs, files := s.list(t, c, dir)
+	got := make(map[string]string, len(dirs)+len(files))
+	for _, d := range dirs {
+		got[d] = "dir"
+	}
+	for _, f := range files {
+		got[f] = sha256Hex(mustRun(t, c, s.d.ReadFile(s.hostPath(dir, f))))
 	}
 	return got
 }
 
-func want(tree map[string]file) map[string]string {
-	w := map[string]string{}
+// modes gives the permission bits of everything under dir, in octal.
+func (s *suite) modes(t *testing.T, c remote.Communicator, dir string) map[string]string {
+	t.Helper()
+	dirs, files := s.list(t, c, dir)
+	got := make(map[string]string, len(dirs)+len(files))
+	for _, p := range append(dirs, files...) {
+		got[p] = s.mode(t, c, s.hostPath(dir, p))
+	}
+	return got
+}
+
+func (s *suite) mode(t *testing.T, c remote.Communicator, path string) string {
+	t.Helper()
+	return strings.TrimSpace(mustRun(t, c, s.d.Mode(path)))
+}
+
+func (s *suite) exists(t *testing.T, c remote.Communicator, path string) bool {
+	t.Helper()
+	out := strings.TrimSpace(mustRun(t, c, s.d.Exists(path)))
+	switch {
+	case strings.EqualFold(out, "true"):
+		return true
+	case strings.EqualFold(out, "false"):
+		return false
+	}
+	t.Fatalf("existence of %s: %q, want true or false", path, out)
+	return false
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// wantContents is what contents should find for tree.
+func wantContents(tree map[string]file) map[string]string {
+	w := make(map[string]string, len(tree))
 	for name, f := range tree {
-		sum := "dir"
+		w[name] = "dir"
 		if !f.dir {
-			h := sha256.Sum256([]byte(f.content))
-			sum = hex.EncodeToString(h[:])
+			w[name] = sha256Hex(f.content)
 		}
-		w[name] = fmt.Sprintf("%o\t%s", f.mode, sum)
 	}
 	return w
+}
+
+// wantModes is what modes should find for tree.
+func wantModes(tree map[string]file) map[string]string {
+	w := make(map[string]string, len(tree))
+	for name, f := range tree {
+		w[name] = fmt.Sprintf("%o", f.mode)
+	}
+	return w
+}
+
+// changeFile rewrites one file of a local tree with new content and mode.
+func changeFile(t *testing.T, root string, tree map[string]file, name string, f file) {
+	t.Helper()
+	tree[name] = f
+	p := filepath.Join(root, name)
+	if err := os.WriteFile(p, []byte(f.content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, f.mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// removeLater removes path from the host when the test ends: trees with
+// read-only directories would stop a local TempDir's own cleanup.
+func (s *suite) removeLater(t *testing.T, c remote.Communicator, path string) {
+	t.Cleanup(func() { _ = c.Remove(context.WithoutCancel(t.Context()), path) })
 }
 
 func (s *suite) testUploadTree(t *testing.T) {
@@ -415,32 +520,62 @@ func (s *suite) testUploadTree(t *testing.T) {
 	tree := testTree()
 	src := writeTree(t, tree)
 	base := s.caps.TempDir(t)
-	t.Cleanup(func() { _ = c.Remove(context.WithoutCancel(t.Context()), base+"/new") })
-	dst := filepath.Join(base, "new", "pkg dir")
+	s.removeLater(t, c, s.d.Join(base, "new"))
+	dst := s.d.Join(base, "new", "pkg dir")
 	if err := c.Upload(t.Context(), src, dst); err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
-	if diff := cmp.Diff(want(tree), describe(t, c, dst)); diff != "" {
+	if diff := cmp.Diff(wantContents(tree), s.contents(t, c, dst)); diff != "" {
 		t.Errorf("uploaded tree differs (-want +got):\n%s", diff)
 	}
-	for _, d := range []string{dst, filepath.Join(base, "new")} {
-		if mode := strings.TrimSpace(mustRun(t, c, "stat -c %a "+quote(d))); mode != "700" {
-			t.Errorf("new directory %s has mode %s, want 700", d, mode)
-		}
-	}
 	// A second upload of changed content replaces the files.
-	tree["package.manifest"] = file{mode: 0o600, content: "Name=y\n"}
-	if err := os.WriteFile(filepath.Join(src, "package.manifest"), []byte("Name=y\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(filepath.Join(src, "package.manifest"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	changeFile(t, src, tree, "package.manifest", file{mode: 0o644, content: "Name=y\n"})
 	if err := c.Upload(t.Context(), src, dst); err != nil {
 		t.Fatalf("second Upload: %v", err)
 	}
-	if diff := cmp.Diff(want(tree), describe(t, c, dst)); diff != "" {
+	if diff := cmp.Diff(wantContents(tree), s.contents(t, c, dst)); diff != "" {
 		t.Errorf("re-uploaded tree differs (-want +got):\n%s", diff)
+	}
+}
+
+func (s *suite) testUploadModes(t *testing.T) {
+	if !s.d.Modes {
+		t.Skipf("the %s dialect has no Unix modes (Dialect.Modes is false): uploads cannot keep them", s.d.Name)
+	}
+	c := s.comm(t)
+	tree := testTree()
+	src := writeTree(t, tree)
+	base := s.caps.TempDir(t)
+	s.removeLater(t, c, s.d.Join(base, "new"))
+	dst := s.d.Join(base, "new", "pkg dir")
+	if err := c.Upload(t.Context(), src, dst); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	if diff := cmp.Diff(wantModes(tree), s.modes(t, c, dst)); diff != "" {
+		t.Errorf("uploaded modes differ (-want +got):\n%s", diff)
+	}
+	for _, d := range []string{dst, s.d.Join(base, "new")} {
+		if mode := s.mode(t, c, d); mode != "700" {
+			t.Errorf("new directory %s has mode %s, want 700", d, mode)
+		}
+	}
+	// A second upload applies changed modes.
+	changeFile(t, src, tree, "package.manifest", file{mode: 0o600, content: "Name=y\n"})
+	if err := c.Upload(t.Context(), src, dst); err != nil {
+		t.Fatalf("second Upload: %v", err)
+	}
+	if diff := cmp.Diff(wantModes(tree), s.modes(t, c, dst)); diff != "" {
+		t.Errorf("re-uploaded modes differ (-want +got):\n%s", diff)
+	}
+	// An existing destination keeps its own mode.
+	existing := s.d.Join(base, "existing")
+	s.removeLater(t, c, existing)
+	mustRun(t, c, s.d.Mkdir(existing))
+	if err := c.Upload(t.Context(), src, existing); err != nil {
+		t.Fatalf("Upload into an existing directory: %v", err)
+	}
+	if mode := s.mode(t, c, existing); mode != "755" {
+		t.Errorf("existing directory changed mode to %s", mode)
 	}
 }
 
@@ -448,16 +583,13 @@ func (s *suite) testUploadIntoExisting(t *testing.T) {
 	c := s.comm(t)
 	tree := map[string]file{"a": {mode: 0o644, content: "a"}}
 	src := writeTree(t, tree)
-	dst := filepath.Join(s.caps.TempDir(t), "existing")
-	mustRun(t, c, "mkdir -m 755 "+quote(dst))
+	dst := s.d.Join(s.caps.TempDir(t), "existing")
+	mustRun(t, c, s.d.Mkdir(dst))
 	if err := c.Upload(t.Context(), src, dst); err != nil {
 		t.Fatalf("Upload: %v", err)
 	}
-	if diff := cmp.Diff(want(tree), describe(t, c, dst)); diff != "" {
+	if diff := cmp.Diff(wantContents(tree), s.contents(t, c, dst)); diff != "" {
 		t.Errorf("uploaded tree differs (-want +got):\n%s", diff)
-	}
-	if mode := strings.TrimSpace(mustRun(t, c, "stat -c %a "+quote(dst))); mode != "755" {
-		t.Errorf("existing directory changed mode to %s", mode)
 	}
 }
 
@@ -467,36 +599,47 @@ func (s *suite) testUploadNotADirectory(t *testing.T) {
 	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Upload(t.Context(), src, filepath.Join(s.caps.TempDir(t), "dst")); err == nil {
+	if err := c.Upload(t.Context(), src, s.d.Join(s.caps.TempDir(t), "dst")); err == nil {
 		t.Error("Upload of a regular file succeeded, want an error")
 	}
-	if err := c.Upload(t.Context(), filepath.Join(t.TempDir(), "missing"), filepath.Join(s.caps.TempDir(t), "dst")); err == nil {
+	if err := c.Upload(t.Context(), filepath.Join(t.TempDir(), "missing"), s.d.Join(s.caps.TempDir(t), "dst")); err == nil {
 		t.Error("Upload of a missing directory succeeded, want an error")
 	}
 }
 
 func (s *suite) testRemove(t *testing.T) {
 	c := s.comm(t)
-	dir := filepath.Join(s.caps.TempDir(t), "to remove")
-	mustRun(t, c, "mkdir -p "+quote(dir+"/sub")+" && echo x > "+quote(dir+"/sub/f")+" && chmod 555 "+quote(dir+"/sub"))
+	// A read-only directory inside must not stop the removal.
+	src := writeTree(t, map[string]file{
+		"sub":   {mode: 0o555, dir: true},
+		"sub/f": {mode: 0o444, content: "x"},
+	})
+	dir := s.d.Join(s.caps.TempDir(t), "to remove")
+	s.removeLater(t, c, dir)
+	if err := c.Upload(t.Context(), src, dir); err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	if !s.exists(t, c, s.d.Join(dir, "sub", "f")) {
+		t.Fatalf("the tree to remove was not created")
+	}
 	if err := c.Remove(t.Context(), dir); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
-	if out := mustRun(t, c, "test -e "+quote(dir)+" && echo exists || echo gone"); out != "gone\n" {
-		t.Errorf("after Remove the path %s", out)
+	if s.exists(t, c, dir) {
+		t.Errorf("%s exists after Remove", dir)
 	}
 }
 
 func (s *suite) testRemoveMissing(t *testing.T) {
 	c := s.comm(t)
-	if err := c.Remove(t.Context(), filepath.Join(s.caps.TempDir(t), "never existed")); err != nil {
+	if err := c.Remove(t.Context(), s.d.Join(s.caps.TempDir(t), "never existed")); err != nil {
 		t.Errorf("Remove of a missing path = %v, want nil", err)
 	}
 }
 
 func (s *suite) testRemoveRefusesRoot(t *testing.T) {
 	c := s.comm(t)
-	for _, p := range []string{"", "/", "//", "/./"} {
+	for _, p := range s.d.RootPaths {
 		if err := c.Remove(t.Context(), p); err == nil {
 			t.Errorf("Remove(%q) succeeded, want a refusal", p)
 		}
@@ -510,7 +653,7 @@ func (s *suite) testReboot(t *testing.T) {
 		if err := c.Reboot(t.Context(), remote.RebootOptions{Timeout: time.Minute}); err != nil {
 			t.Fatalf("Reboot: %v", err)
 		}
-		if out := mustRun(t, c, "echo back"); out != "back\n" {
+		if out := mustRun(t, c, s.d.Echo("back")); out != "back"+s.d.Newline {
 			t.Errorf("after reboot: %q", out)
 		}
 	case s.caps.RebootUnsupported:
@@ -525,7 +668,7 @@ func (s *suite) testReboot(t *testing.T) {
 
 func (s *suite) testCloseTwice(t *testing.T) {
 	c := s.newComm(t)
-	mustRun(t, c, "true")
+	mustRun(t, c, s.d.True)
 	if err := c.Close(); err != nil {
 		t.Errorf("first Close: %v", err)
 	}
