@@ -18,6 +18,26 @@
 // WithRetry puts such an object into a payload. asynq stores retry times in
 // whole seconds, so delays below a second round down.
 //
+// # Activation and installs
+//
+// package:activate-install (ActivateHandler) resolves the version's
+// dependency closure (Resolve), records it with the version as the
+// package's activation (store.Store.Activate) and queues one
+// package:install per live node into the node's own queue, with task IDs
+// derived from the activation so that a retried fan-out queues nothing
+// twice. The recorded closure is frozen: a dependency's later activation
+// does not change it; activating the package again resolves it anew.
+//
+// package:install (Installer) installs the frozen closure into the node's
+// cache, dependencies first (force re-installs the package itself, never
+// its dependencies), records the node's state (pending, installed, or
+// failed once no retry is left, with the error and the attempts), and
+// prunes versions no active closure holds beyond the cache's Keep. An
+// install of a superseded activation does nothing. Installer.Sync is what
+// a joining node runs before it takes tasks; Installer.Ensure gives an
+// execution the installed trees of a version, installing what the node
+// lacks.
+//
 // # Results
 //
 // A handler writes the record it produced with task.ResultWriter().Write;

@@ -13,11 +13,12 @@
 //
 //	New ──▶ Start ──▶ (tasks run) ──▶ Shutdown
 //	         │                          │
-//	         └ node record written,      ├ stop taking tasks
-//	           heartbeat every 5s        ├ running tasks finish (ShutdownTimeout)
-//	                                     │   or, when ctx ends first, are cancelled
-//	                                     │   and go back to their queue unpenalised
-//	                                     └ node record removed
+//	         ├ node record written,      ├ stop taking tasks
+//	         │ heartbeat every 5s        ├ running tasks finish (ShutdownTimeout)
+//	         └ Join, if set: the node    │   or, when ctx ends first, are cancelled
+//	           installs the active       │   and go back to their queue unpenalised
+//	           packages ("joining")      └ node record removed
+//	           before it takes a task
 //
 // Run wraps the three under a context; cmd ties that context to SIGTERM and
 // SIGINT.
