@@ -34,11 +34,12 @@ type fleet struct {
 	blobDir string
 	api     string
 	token   string
-	nodes   map[string]*fleetNode
-	uploads int
+	// dataDirs keeps each node's data dir across restarts.
+	dataDirs map[string]string
+	uploads  int
 }
 
-// fleetNode is one worker process and its data dir.
+// fleetNode is one worker process and its node's data dir.
 type fleetNode struct {
 	id      string
 	dataDir string
@@ -62,7 +63,7 @@ func startFleet(t *testing.T) *fleet {
 	t.Helper()
 	r := testenv.RealRedis(t)
 	f := &fleet{t: t, bin: buildPackflow(t), redis: r, store: store.New(r.Client, store.Options{}),
-		blobDir: filepath.Join(t.TempDir(), "blobs"), token: "fleet-test-admin-token", nodes: map[string]*fleetNode{}}
+		blobDir: filepath.Join(t.TempDir(), "blobs"), token: "fleet-test-admin-token", dataDirs: map[string]string{}}
 	var err error
 	if f.blob, err = blob.Open(context.Background(), "file://"+f.blobDir); err != nil {
 		t.Fatal(err)
@@ -83,12 +84,10 @@ func startFleet(t *testing.T) *fleet {
 func (f *fleet) start(id, blobDir string) *fleetNode {
 	t := f.t
 	t.Helper()
-	n := f.nodes[id]
-	if n == nil {
-		n = &fleetNode{id: id, dataDir: t.TempDir()}
-		f.nodes[id] = n
+	if f.dataDirs[id] == "" {
+		f.dataDirs[id] = t.TempDir()
 	}
-	n.ops = freeAddr(t)
+	n := &fleetNode{id: id, dataDir: f.dataDirs[id], ops: freeAddr(t)}
 	var err error
 	if n.log, err = os.OpenFile(filepath.Join(n.dataDir, "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 		t.Fatal(err)
@@ -112,10 +111,10 @@ func (f *fleet) start(id, blobDir string) *fleetNode {
 		t.Fatal(err)
 	}
 	n.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, exited chan struct{}) {
-		_ = cmd.Wait()
-		close(exited)
-	}(n.cmd, n.exited)
+	go func() {
+		_ = n.cmd.Wait()
+		close(n.exited)
+	}()
 	t.Cleanup(func() { f.stop(n) })
 	waitUp(t, "http://"+n.ops+"/readyz")
 	return n
@@ -360,7 +359,7 @@ func TestFleetActivateInstall(t *testing.T) {
 		t.Error("the killed node has the package installed")
 	}
 	// Back with a working blob store, w3 catches up while it joins.
-	f.start("w3", f.blobDir)
+	w3 = f.start("w3", f.blobDir)
 	in = f.await("w3 catches up", fleetApp, allInstalled("1.0.0", "w1", "w2", "w3"))
 	if in.Summary != "active on 3 of 3 nodes" {
 		t.Errorf("summary %q", in.Summary)
@@ -396,7 +395,7 @@ func TestFleetActivateInstall(t *testing.T) {
 	if len(in.Closure) != 3 || in.Closure[0].UUID != fleetBase || in.Closure[1].UUID != fleetMid {
 		t.Errorf("closure %+v", in.Closure)
 	}
-	for _, n := range []*fleetNode{w1, w2, f.nodes["w3"]} {
+	for _, n := range []*fleetNode{w1, w2, w3} {
 		b, okB := n.marker(t, fleetBase, "1.0.0")
 		m, okM := n.marker(t, fleetMid, "1.0.0")
 		tp, okT := n.marker(t, fleetTop, "1.0.0")
@@ -448,7 +447,7 @@ func TestFleetActivateInstall(t *testing.T) {
 			t.Errorf("%s: %d attempts, error %q; want 4 attempts and a sha256 error", it.Node, it.Attempts, it.Error)
 		}
 	}
-	for _, n := range []*fleetNode{w1, w2, f.nodes["w3"]} {
+	for _, n := range []*fleetNode{w1, w2, w3} {
 		if _, err := os.Stat(filepath.Join(n.dataDir, "cache", fleetBad, "1.0.0")); !os.IsNotExist(err) {
 			t.Errorf("%s has a tree of the corrupt archive: %v", n.id, err)
 		}
