@@ -237,6 +237,40 @@ func TestActivateInstallsTheClosureDependenciesFirst(t *testing.T) {
 	}
 }
 
+// TestActivateIsIdempotent runs one activate-install task twice: the
+// activation is recorded once and each node gets one install.
+func TestActivateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupFleet(t)
+	b.publish(t, pkgApp, "1.0.0")
+	b.nodes(t, "n1", "n2")
+	h, err := tasks.NewActivateHandler(tasks.ActivateOptions{Store: b.store, Enqueuer: b.client, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, p, _, err := tasks.NewActivateTask(tasks.ActivateRequest{PackageID: pkgApp, Version: "1.0.0", AccountID: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := h.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("run %d: %v", i+1, err)
+		}
+	}
+	act, err := b.store.Activation(ctx, pkgApp)
+	if err != nil || act.ID != p.ID {
+		t.Fatalf("activation %+v, %v", act, err)
+	}
+	ins := asynq.NewInspectorFromRedisClient(b.rdb)
+	for _, node := range []string{"n1", "n2"} {
+		infos, err := ins.ListPendingTasks(tasks.NodeQueue(node))
+		if err != nil || len(infos) != 1 || infos[0].ID != tasks.InstallTaskID(p.ID, node) {
+			t.Errorf("%s queue: %d tasks, %v", node, len(infos), err)
+		}
+	}
+}
+
 func TestClosureStaysFrozenUntilReinstalled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
