@@ -56,6 +56,8 @@ func commands() []command {
 		{"tokens", "list, create or revoke API tokens", runTokensCommand},
 		{"upload", "upload a package archive", runUploadCommand},
 		{"publish", "publish an upload to the library", runPublishCommand},
+		{"activate", "activate a package version and install it on every node", runActivateCommand},
+		{"installs", "show where a package's active version is installed", runInstallsCommand},
 		{"task", "show a task's state, or wait for it", runTaskCommand},
 		{"nodes", "list the live worker nodes", runNodesCommand},
 	}
