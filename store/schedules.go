@@ -306,6 +306,13 @@ func (s *Store) storedSchedule(ctx context.Context, id string) (storedSchedule, 
 	return rec, nil
 }
 
+// ScheduleSealed returns schedule id without its secret values, for
+// those that only need when and what it fires.
+func (s *Store) ScheduleSealed(ctx context.Context, id string) (Schedule, error) {
+	rec, err := s.storedSchedule(ctx, id)
+	return rec.Schedule, err
+}
+
 // Schedule returns schedule id with its secret values opened.
 func (s *Store) Schedule(ctx context.Context, id string) (Schedule, error) {
 	rec, err := s.storedSchedule(ctx, id)
@@ -520,9 +527,10 @@ func (s *Store) ScheduleRun(ctx context.Context, id, key string) (ScheduleRun, e
 	return run, nil
 }
 
-// ScheduleRuns returns the kept runs of schedule id, newest first.
-func (s *Store) ScheduleRuns(ctx context.Context, id string) ([]ScheduleRun, error) {
-	keys, err := s.rdb.ZRevRange(ctx, s.schedRunIdxKey(id), 0, -1).Result()
+// ScheduleRuns returns the newest limit runs of schedule id (all kept
+// runs when limit is 0), newest first.
+func (s *Store) ScheduleRuns(ctx context.Context, id string, limit int64) ([]ScheduleRun, error) {
+	keys, err := s.rdb.ZRevRange(ctx, s.schedRunIdxKey(id), 0, limit-1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("store: list schedule runs: %w", err)
 	}

@@ -128,7 +128,7 @@ func TestClaimFireOnce(t *testing.T) {
 	if stale, _ := s.StalePendingFires(ctx, time.Now().Add(time.Second)); len(stale) != 0 {
 		t.Errorf("still pending after FireEnqueued: %+v", stale)
 	}
-	runs, err := s.ScheduleRuns(ctx, sc.ID)
+	runs, err := s.ScheduleRuns(ctx, sc.ID, 0)
 	if err != nil || len(runs) != 1 || runs[0].Key != store.FireKey(at) {
 		t.Errorf("ScheduleRuns = %+v, %v", runs, err)
 	}
@@ -145,7 +145,7 @@ func TestScheduleRunsNewestFirstAndTrimmed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runs, err := s.ScheduleRuns(ctx, "s1")
+	runs, err := s.ScheduleRuns(ctx, "s1", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func Handlers(d Deps) map[string]asynq.Handler {
 		TypePublish:         publishHandler(d),
 		TypeActivateInstall: activateHandler(d),
 		TypeInstall:         installHandler(d),
+		TypeScheduleRun:     scheduleHandler(d),
 	}
 	if d.Executor != nil {
 		h[TypeExecuteServer] = d.Executor
