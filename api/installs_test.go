@@ -221,3 +221,36 @@ func TestInstallsListEveryLiveNode(t *testing.T) {
 	}
 	b.do(t, http.MethodGet, "/api/v1/packages/"+instLoop+"/installs", viewer, nil).mustStatus(t, http.StatusNotFound)
 }
+
+// TestDeleteVersionInUse: a version that is active, that an active
+// closure holds, or that a schedule deploys is not deleted.
+func TestDeleteVersionInUse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupInstalls(t)
+	b.publish(t, instLib, "1.0.0")
+	b.publish(t, instApp, "1.0.0", instLib+" ^1")
+	b.publish(t, instApp, "2.0.0")
+	b.publish(t, instLoop, "1.0.0")
+	act := store.Activation{PackageID: instApp, Version: "1.0.0", ID: "act-1", RequestedAt: time.Now(), Closure: []store.ClosureVersion{
+		{UUID: instLib, Version: "1.0.0"}, {UUID: instApp, Version: "1.0.0"}}}
+	if _, err := b.store.Activate(ctx, act, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.PutSchedule(ctx, store.Schedule{AccountID: store.RootAccountID, User: "u", Name: "nightly", Every: time.Hour,
+		Action: store.ScheduleAction{Kind: store.ActionDeploy, Package: instLoop, Version: "1.0.0", Servers: []string{"web1"}}}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{instApp + "/versions/1.0.0", "active version"},
+		{instLib + "/versions/1.0.0", "installed with the active version 1.0.0 of " + instApp},
+		{instLoop + "/versions/1.0.0", `schedule "nightly"`},
+	} {
+		var p Problem
+		b.do(t, http.MethodDelete, "/api/v1/packages/"+tc.path, testAdminToken, nil).mustStatus(t, http.StatusConflict).json(t, &p)
+		if !strings.Contains(p.Detail, tc.want) {
+			t.Errorf("delete %s: %q, want it to say %q", tc.path, p.Detail, tc.want)
+		}
+	}
+	b.do(t, http.MethodDelete, "/api/v1/packages/"+instApp+"/versions/2.0.0", testAdminToken, nil).mustStatus(t, http.StatusNoContent)
+}

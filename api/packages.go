@@ -305,7 +305,8 @@ func archiveName(name, version string) string {
 // deleteVersion answers DELETE /packages/{uuid}/versions/{version}. The
 // caller must manage the owning account (its own or a sub-account); a
 // vendor's package is only deleted by the vendor (403 for anyone else);
-// the active version is never deleted (409).
+// the active version, a version an active closure holds and a version a
+// schedule deploys are never deleted (409).
 func (s *Server) deleteVersion(c echo.Context) error {
 	p, v, err := s.version(c)
 	if err != nil {
@@ -319,6 +320,14 @@ func (s *Server) deleteVersion(c echo.Context) error {
 	}
 	if !ok {
 		return newProblem(http.StatusForbidden, "", "only the account that owns a package (or one above it) deletes its versions")
+	}
+	scheds, err := s.store.SchedulesUsingVersion(ctx, p.ID, v.Version)
+	if err != nil {
+		return err
+	}
+	if len(scheds) > 0 {
+		return newProblem(http.StatusConflict, "", fmt.Sprintf("version %s of %s is deployed by the schedule %q (%s); change or delete the schedule first",
+			v.Version, p.ID, scheds[0].Name, scheds[0].ID))
 	}
 	removed, err := s.store.DeleteVersion(ctx, p.ID, v.Version, caller.AccountID)
 	var ce *store.ConflictError
