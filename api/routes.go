@@ -17,5 +17,9 @@ func (s *Server) routes(e *echo.Echo) {
 	s.tokenRoutes(g)
 	s.opsRoutes(g)
 	s.packageRoutes(g)
+	s.credentialRoutes(g)
+	s.serverRoutes(g)
+	s.blueprintRoutes(g)
+	s.executionRoutes(g)
 	s.installRoutes(g)
 }

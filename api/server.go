@@ -74,6 +74,10 @@ type Options struct {
 	// Queues are the asynq queues whose depths /metrics reports. Default:
 	// every queue asynq knows of at scrape time.
 	Queues []string
+	// ExecutionRetention is how long executions, their logs and events
+	// are kept after their last change. Default
+	// store.DefaultExecutionRetention.
+	ExecutionRetention time.Duration
 	// Version is reported in logs and /healthz.
 	Version string
 	// TrustProxy takes the client address in request logs from

@@ -282,3 +282,9 @@ func MergeForm(steps []PlanStep) []FormField {
 	}
 	return out
 }
+
+// CheckParameter checks one value of parameter p: the manifest's rules,
+// then Server and ServerIP against the servers the account sees.
+func CheckParameter(p manifest.Parameter, v string, visible []store.Server) error {
+	return checkValue(p, v, visible)
+}

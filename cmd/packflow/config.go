@@ -19,6 +19,7 @@ import (
 	"github.com/packflow/packflow/api"
 	"github.com/packflow/packflow/blob"
 	"github.com/packflow/packflow/internal/redisconn"
+	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
 	"github.com/packflow/packflow/worker"
 	"github.com/packflow/packflow/worker/cache"
@@ -56,11 +57,14 @@ func settingDefs() []setting {
 		{flag: "cache-keep", env: "PACKFLOW_CACHE_KEEP", def: strconv.Itoa(cache.DefaultKeep), usage: "inactive versions of each package a worker keeps in its cache besides the active ones"},
 		{flag: "concurrency", env: "PACKFLOW_CONCURRENCY", def: strconv.Itoa(worker.DefaultConcurrency), usage: "tasks a worker runs at once"},
 		{flag: "queues", env: "PACKFLOW_QUEUES", usage: "queues a worker serves with weights, e.g. publish=6,default=3 (default: publish=6,default=3; its node queue is always added)"},
-		{flag: "datacenters", env: "PACKFLOW_DATACENTERS", usage: "comma-separated datacenters whose execution queues a worker serves"},
+		{flag: "datacenters", env: "PACKFLOW_DATACENTERS", usage: "comma-separated datacenters whose execution queues (exec:<datacenter>) a worker serves (default: default)"},
 		{flag: "task-check-interval", env: "PACKFLOW_TASK_CHECK_INTERVAL", def: worker.DefaultTaskCheckInterval.String(), usage: "how long an idle worker waits between polls of its queues"},
 		{flag: "retry-backoff", env: "PACKFLOW_RETRY_BACKOFF", def: tasks.DefaultBackoff().Base.String(), usage: "default delay before a task's first retry; it doubles with each retry"},
 		{flag: "retry-backoff-max", env: "PACKFLOW_RETRY_BACKOFF_MAX", def: tasks.DefaultBackoff().Cap.String(), usage: "default longest delay between retries"},
 		{flag: "retry-jitter", env: "PACKFLOW_RETRY_JITTER", def: strconv.FormatBool(tasks.DefaultBackoff().Jitter), usage: "draw retry delays at random up to the backoff, so tasks failing together retry apart"},
+		{flag: "execution-retention", env: "PACKFLOW_EXECUTION_RETENTION", def: store.DefaultExecutionRetention.String(), usage: "how long executions, their logs and events are kept after their last change"},
+		{flag: "step-timeout", env: "PACKFLOW_STEP_TIMEOUT", def: tasks.DefaultStepTimeout.String(), usage: "longest run of a package command whose manifest sets no timeout"},
+		{flag: "datacenter-limits", env: "PACKFLOW_DATACENTER_LIMITS", usage: "most servers of a datacenter running steps at once across the fleet, e.g. eu-west=20,default=50 (default: no limit)"},
 		{flag: "trust-proxy", env: "PACKFLOW_TRUST_PROXY", def: "false", usage: "take client addresses from X-Forwarded-For set by a load balancer on a private address"},
 		{flag: "allow-local", env: "PACKFLOW_ALLOW_LOCAL", def: "false", usage: "allow the local transport (commands run on the worker itself)"},
 		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "64MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
@@ -77,14 +81,14 @@ func settingDefs() []setting {
 func apiSettings() []string {
 	return []string{"redis-url", "listen", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key",
 		"s3-session-token", "secret-key", "admin-token", "trust-proxy", "upload-limit", "body-limit",
-		"shutdown-timeout", "log-level", "log-format"}
+		"execution-retention", "shutdown-timeout", "log-level", "log-format"}
 }
 
 func workerSettings() []string {
 	return []string{"redis-url", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key",
 		"s3-session-token", "secret-key", "metrics-listen", "node-id", "cache-dir", "cache-keep", "concurrency", "queues", "datacenters",
 		"task-check-interval", "retry-backoff", "retry-backoff-max", "retry-jitter", "allow-local", "upload-limit",
-		"shutdown-timeout", "log-level", "log-format"}
+		"step-timeout", "datacenter-limits", "shutdown-timeout", "log-level", "log-format"}
 }
 
 // devSettings is every process setting but metrics-listen: in dev the
@@ -258,6 +262,15 @@ type Config struct {
 	BodyLimit int64
 	// ShutdownTimeout bounds a graceful stop. Default 30s.
 	ShutdownTimeout time.Duration
+	// ExecutionRetention is how long executions are kept after their last
+	// change. Default store.DefaultExecutionRetention (30 days).
+	ExecutionRetention time.Duration
+	// StepTimeout bounds a package command whose manifest sets no timeout.
+	// Default tasks.DefaultStepTimeout (1h).
+	StepTimeout time.Duration
+	// DatacenterLimits caps the servers of a datacenter running steps at
+	// once, across the fleet. Default none.
+	DatacenterLimits map[string]int
 	// LogLevel and LogFormat ("text" or "json") shape the logs.
 	LogLevel  slog.Level
 	LogFormat string
@@ -385,6 +398,19 @@ func loadConfig(f *flagSet) (Config, error) {
 			}
 			cfg.Datacenters = append(cfg.Datacenters, dc)
 		}
+	}
+	if v, src, ok := get("execution-retention"); ok {
+		cfg.ExecutionRetention = parseDuration(v, src, bad)
+	}
+	if v, src, ok := get("step-timeout"); ok {
+		cfg.StepTimeout = parseDuration(v, src, bad)
+	}
+	if v, src, ok := get("datacenter-limits"); ok && v != "" {
+		q, err := worker.ParseQueues(v)
+		if err != nil {
+			bad(src, v, "use datacenter=limit pairs separated by commas, each limit a positive whole number")
+		}
+		cfg.DatacenterLimits = q
 	}
 	if v, src, ok := get("task-check-interval"); ok {
 		cfg.TaskCheckInterval = parseDuration(v, src, bad)

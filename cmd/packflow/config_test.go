@@ -139,6 +139,9 @@ func TestConfigSources(t *testing.T) {
 		BodyLimit:         1 << 20,
 		ShutdownTimeout:   30 * time.Second,
 		LogFormat:         "text",
+
+		ExecutionRetention: 30 * 24 * time.Hour,
+		StepTimeout:        time.Hour,
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"github.com/packflow/packflow/api"
 	"github.com/packflow/packflow/blob"
 	"github.com/packflow/packflow/internal/redisconn"
+	"github.com/packflow/packflow/internal/secretbox"
 	"github.com/packflow/packflow/manifest"
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
@@ -99,7 +101,16 @@ func openDeps(ctx context.Context, cfg Config, log *slog.Logger) (*deps, error) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	log.Info("using", "redis", redisconn.Redacted(cfg.RedisURL), "blob", bs.String(), "data_dir", cfg.DataDir)
-	return &deps{rdb: rdb, store: store.New(rdb, store.Options{}), blob: bs, metrics: reg}, nil
+	var box *secretbox.Box
+	if cfg.SecretKey != nil {
+		if box, err = secretbox.New(cfg.SecretKey); err != nil {
+			_ = rdb.Close()
+			return nil, usageError{fmt.Errorf("PACKFLOW_SECRET_KEY: %w", err)}
+		}
+	} else {
+		log.Warn("no secret key (PACKFLOW_SECRET_KEY): credentials and password values cannot be stored")
+	}
+	return &deps{rdb: rdb, store: store.New(rdb, store.Options{Secrets: box}), blob: bs, metrics: reg}, nil
 }
 
 func (d *deps) close() error {
@@ -128,6 +139,8 @@ func newAPI(cfg Config, d *deps, log *slog.Logger) (*api.Server, error) {
 		TrustProxy:  cfg.TrustProxy,
 		ReadyChecks: map[string]api.ReadyCheck{"blob": d.blob.Ready},
 		Version:     versionString(),
+
+		ExecutionRetention: cfg.ExecutionRetention,
 	})
 }
 
@@ -136,11 +149,12 @@ func newAPI(cfg Config, d *deps, log *slog.Logger) (*api.Server, error) {
 type nodeWorker struct {
 	*worker.Worker
 	cache *cache.Cache
+	conn  *tasks.Connector
 }
 
 // Shutdown stops the worker, then closes its cache.
 func (n *nodeWorker) Shutdown(ctx context.Context) error {
-	return errors.Join(n.Worker.Shutdown(ctx), n.cache.Close())
+	return errors.Join(n.Worker.Shutdown(ctx), n.conn.Close(), n.cache.Close())
 }
 
 // newWorker builds the worker on d, with every task handler and its
@@ -172,6 +186,23 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*nodeWorker, error) {
 		_ = c.Close()
 		return nil, err
 	}
+	conn, err := tasks.NewConnector(tasks.ConnectorOptions{Store: d.store, AllowLocal: cfg.AllowLocal,
+		LocalDir: filepath.Join(cfg.DataDir, "local"), Logger: log.With("component", "remote")})
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	executor, err := tasks.NewExecutor(tasks.ExecuteOptions{Store: d.store, Connector: conn,
+		Stager: tasks.InstallerStager{Installer: installer}, DatacenterLimits: cfg.DatacenterLimits,
+		StepTimeout: cfg.StepTimeout, Logger: wlog})
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	datacenters := cfg.Datacenters
+	if len(datacenters) == 0 {
+		datacenters = []string{store.DefaultDatacenter}
+	}
 	// New task handlers that need more of the configuration get it here,
 	// one field each (add the setting in config.go).
 	handlers := tasks.Handlers(tasks.Deps{
@@ -182,6 +213,7 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*nodeWorker, error) {
 		ArchiveLimits: manifest.Limits{MaxArchiveSize: cfg.UploadLimit},
 		Enqueuer:      client,
 		Installer:     installer,
+		Executor:      executor,
 	})
 	w, err := worker.New(worker.Options{
 		Redis:             d.rdb,
@@ -190,7 +222,7 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*nodeWorker, error) {
 		Version:           versionString(),
 		Concurrency:       cfg.Concurrency,
 		Queues:            cfg.Queues,
-		Datacenters:       cfg.Datacenters,
+		Datacenters:       datacenters,
 		TaskCheckInterval: cfg.TaskCheckInterval,
 		ShutdownTimeout:   cfg.ShutdownTimeout,
 		Retry:             cfg.Retry,
@@ -207,7 +239,7 @@ func newWorker(cfg Config, d *deps, log *slog.Logger) (*nodeWorker, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	return &nodeWorker{Worker: w, cache: c}, nil
+	return &nodeWorker{Worker: w, cache: c, conn: conn}, nil
 }
 
 // installedVersions lists the cache's versions as uuid@version.
