@@ -22,4 +22,5 @@ func (s *Server) routes(e *echo.Echo) {
 	s.blueprintRoutes(g)
 	s.executionRoutes(g)
 	s.installRoutes(g)
+	s.scheduleRoutes(g)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/packflow/packflow/manifest"
 	"github.com/packflow/packflow/store"
 )
 
@@ -230,7 +231,7 @@ func ScheduleDeployRequest(ctx context.Context, st *store.Store, sc store.Schedu
 			}
 		}
 		if !ok {
-			problems = append(problems, Problem{Path: "action.blueprint", Rule: "invalid", Message: "no such blueprint: " + a.Blueprint})
+			problems = append(problems, Problem{Path: "action.blueprint", Rule: manifest.ValueInvalid, Message: "no such blueprint: " + a.Blueprint})
 			break
 		}
 		req.BlueprintID = bp.ID
@@ -240,7 +241,7 @@ func ScheduleDeployRequest(ctx context.Context, st *store.Store, sc store.Schedu
 	case a.Package != "":
 		req.Steps = []StepRef{{Package: a.Package, Version: a.Version}}
 	default:
-		problems = append(problems, Problem{Path: "action.blueprint", Rule: "required", Message: "a deploy names a blueprint"})
+		problems = append(problems, Problem{Path: "action.blueprint", Rule: manifest.ValueMissing, Message: "a deploy names a blueprint"})
 	}
 	all, err := st.Servers(ctx)
 	if err != nil {
@@ -261,9 +262,9 @@ func ScheduleDeployRequest(ctx context.Context, st *store.Store, sc store.Schedu
 		path := fmt.Sprintf("action.servers[%d]", i)
 		switch {
 		case sv == nil:
-			problems = append(problems, Problem{Path: path, Rule: "invalid", Message: "no such server: " + ref})
+			problems = append(problems, Problem{Path: path, Rule: manifest.ValueInvalid, Message: "no such server: " + ref})
 		case seen[sv.ID]:
-			problems = append(problems, Problem{Path: path, Rule: "invalid", Message: "server listed twice: " + ref})
+			problems = append(problems, Problem{Path: path, Rule: manifest.ValueInvalid, Message: "server listed twice: " + ref})
 		default:
 			seen[sv.ID] = true
 			req.Servers = append(req.Servers, *sv)
@@ -272,7 +273,7 @@ func ScheduleDeployRequest(ctx context.Context, st *store.Store, sc store.Schedu
 	if len(a.Retry) > 0 {
 		var rt Retry
 		if err := json.Unmarshal(a.Retry, &rt); err != nil {
-			problems = append(problems, Problem{Path: "action.retry", Rule: "invalid", Message: err.Error()})
+			problems = append(problems, Problem{Path: "action.retry", Rule: manifest.ValueInvalid, Message: err.Error()})
 		} else {
 			req.Retry = &rt
 		}
