@@ -200,7 +200,7 @@ func copyEntry(f *zip.File, buf []byte, w io.Writer, t *tree, total, archiveSize
 		t.rep.errorf(f.Name, 0, RuleArchiveUnsupported, "the entry cannot be opened (%v); re-create the zip", err)
 		return 0, err
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }() // read-only; the checksum is verified by Read at EOF
 	var n int64
 	limit := t.lim.MaxTotalSize - total
 	compressed := min(int64(f.CompressedSize64), archiveSize)
@@ -273,7 +273,7 @@ func hashReaderAt(ctx context.Context, r io.ReaderAt, size int64) (string, error
 		n, err := r.ReadAt(buf[:want], off)
 		h.Write(buf[:n])
 		off += int64(n)
-		if err != nil && !(errors.Is(err, io.EOF) && off == size) {
+		if err != nil && (!errors.Is(err, io.EOF) || off != size) {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}

@@ -22,7 +22,7 @@ func CheckDir(ctx context.Context, dir string, limits Limits) (*Package, Report,
 	if err != nil {
 		return nil, Report{}, fmt.Errorf("manifest: open %s: %w", dir, err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle opened for reading
 	var total int64
 	count := 0
 	walkErr := fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
@@ -86,7 +86,7 @@ func readLimited(root *os.Root, name string, n int64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	b, err := io.ReadAll(io.LimitReader(f, n))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)

@@ -75,7 +75,7 @@ func ExampleParseConstraint() {
 
 func ExampleCheckArchive() {
 	dir, _ := os.MkdirTemp("", "pkg")
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	_ = os.WriteFile(dir+"/package.manifest", []byte(`<Manifest>
   <Metadata><UUID>d1672b23-6157-11e5-9d63-60030891ee48</UUID><Name>x</Name><Description>d</Description></Metadata>
   <Execution><Mode>Ssh</Mode><Command>./run.sh</Command></Execution>

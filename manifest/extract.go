@@ -62,14 +62,14 @@ func Extract(ctx context.Context, r io.ReaderAt, size int64, dst string, limits 
 	if err := t.rep.Err(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dst, 0o755); err != nil {
+	if err := os.MkdirAll(dst, 0o755); err != nil { //nolint:gosec // documented: packages are run, possibly by another user, so their folders must be traversable
 		return fmt.Errorf("manifest: extract: %w", err)
 	}
 	root, err := os.OpenRoot(dst)
 	if err != nil {
 		return fmt.Errorf("manifest: extract: %w", err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // only a directory handle: each file written is closed and checked in extractFile
 	buf := make([]byte, 256<<10)
 	var total int64
 	for i, f := range zr.File {
@@ -112,7 +112,7 @@ func extractFile(root *os.Root, f *zip.File, name string, buf []byte, t *tree, t
 	}
 	// OpenFile's mode passed through the umask; set the bits asked for.
 	if err := out.Chmod(perm); err != nil {
-		out.Close()
+		_ = out.Close() // nothing was written; the Chmod error is the one to report
 		return 0, &writeError{err}
 	}
 	n, err := copyEntry(f, buf, out, t, total, size)

@@ -33,7 +33,7 @@ func pack(ctx context.Context, dir string, w io.Writer, skip map[string]bool) er
 	if err != nil {
 		return fmt.Errorf("manifest: pack: %w", err)
 	}
-	defer root.Close()
+	defer func() { _ = root.Close() }() // a directory handle opened for reading
 	fsys := root.FS()
 	type item struct {
 		name string
@@ -114,7 +114,7 @@ func copyFile(fsys fs.FS, name string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	_, err = io.Copy(w, f)
 	return err
 }

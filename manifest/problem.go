@@ -95,11 +95,6 @@ func (r *Report) warnf(path string, line int, rule, format string, args ...any) 
 	r.Warnings = append(r.Warnings, Problem{Path: path, Line: line, Rule: rule, Message: fmt.Sprintf(format, args...)})
 }
 
-func (r *Report) merge(o Report) {
-	r.Errors = append(r.Errors, o.Errors...)
-	r.Warnings = append(r.Warnings, o.Warnings...)
-}
-
 // sort orders problems by line, keeping the discovery order for ties, so
 // reports read top to bottom (archive problems, which have no line, first).
 func (r *Report) sort() {

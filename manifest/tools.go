@@ -24,7 +24,7 @@ func Validate(ctx context.Context, path string, limits Limits) (*Package, Report
 	if err != nil {
 		return nil, Report{}, fmt.Errorf("manifest: validate: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only
 	return CheckArchive(ctx, f, fi.Size(), limits)
 }
 
@@ -47,8 +47,10 @@ func PackFile(ctx context.Context, dir, out string) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			// The pack error is the one to report; the temporary file is
+			// discarded, and it may already be closed.
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
 		}
 	}()
 	skip := map[string]bool{}
@@ -63,7 +65,7 @@ func PackFile(ctx context.Context, dir, out string) (err error) {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("manifest: pack: %w", err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { //nolint:gosec // an archive to share and upload, with the mode os.Create gives, not CreateTemp's 0o600
 		return fmt.Errorf("manifest: pack: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), absOut); err != nil {

@@ -26,7 +26,7 @@ func TestPackFileAndValidate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer zr.Close()
+	t.Cleanup(func() { _ = zr.Close() })
 	for _, f := range zr.File {
 		if filepath.Ext(f.Name) == ".zip" || filepath.Ext(f.Name) == ".tmp" {
 			t.Errorf("archive holds %s", f.Name)
