@@ -71,7 +71,9 @@ type Suite struct {
 // PrintTable writes the results as an aligned table.
 func PrintTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tVALUE\tBASELINE\tBASELINE VALUE\tRATIO\tGOAL\tNOTE")
+	if _, err := fmt.Fprintln(tw, "NAME\tVALUE\tBASELINE\tBASELINE VALUE\tRATIO\tGOAL\tNOTE"); err != nil {
+		return fmt.Errorf("bench: print table: %w", err)
+	}
 	for _, r := range results {
 		goal := "-"
 		if r.Goal > 0 {
@@ -81,8 +83,10 @@ func PrintTable(w io.Writer, results []Result) error {
 			}
 			goal = fmt.Sprintf("≥%.2f× %s", r.Goal, mark)
 		}
-		fmt.Fprintf(tw, "%s\t%.4g %s\t%s\t%.4g %s\t%.2f×\t%s\t%s\n",
-			r.Name, r.Value, r.Unit, r.Baseline, r.BaselineValue, r.Unit, r.Ratio, goal, r.Note)
+		if _, err := fmt.Fprintf(tw, "%s\t%.4g %s\t%s\t%.4g %s\t%.2f×\t%s\t%s\n",
+			r.Name, r.Value, r.Unit, r.Baseline, r.BaselineValue, r.Unit, r.Ratio, goal, r.Note); err != nil {
+			return fmt.Errorf("bench: print table: %w", err)
+		}
 	}
 	return tw.Flush()
 }
@@ -93,7 +97,7 @@ func WriteJSON(path string, results []Result) error {
 	if err != nil {
 		return fmt.Errorf("bench: encode results: %w", err)
 	}
-	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil { //nolint:gosec // a report to publish, not a secret
 		return fmt.Errorf("bench: write %s: %w", path, err)
 	}
 	return nil
