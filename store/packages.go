@@ -56,11 +56,13 @@ func Conflicts(err error) []*ConflictError {
 		if e == nil {
 			return
 		}
-		if ce, ok := e.(*ConflictError); ok {
+		// A type assertion, not errors.As: the walk visits every node itself
+		// to collect all conflicts, where errors.As would stop at the first.
+		if ce, ok := e.(*ConflictError); ok { //nolint:errorlint // see above
 			out = append(out, ce)
 			return
 		}
-		switch u := e.(type) {
+		switch u := e.(type) { //nolint:errorlint // see above
 		case interface{ Unwrap() []error }:
 			for _, x := range u.Unwrap() {
 				walk(x)
