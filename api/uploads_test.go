@@ -95,7 +95,7 @@ func (b *bundle) sendRaw(t *testing.T, method, path, token, contentType string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	data, err := io.ReadAll(res.Body)
 	if err != nil {
 		t.Fatal(err)

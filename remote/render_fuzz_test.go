@@ -132,10 +132,10 @@ func psWords(s string) ([]string, bool) {
 func cmdWords(s string) ([]string, bool) {
 	var out []string
 	for len(s) > 0 {
-		switch {
-		case s[0] == ' ':
+		switch s[0] {
+		case ' ':
 			s = s[1:]
-		case s[0] == '"':
+		case '"':
 			end := strings.IndexByte(s[1:], '"')
 			if end < 0 {
 				return nil, false
