@@ -293,8 +293,9 @@ func (in *Installer) queueRetry(ctx context.Context, a store.Activation) (string
 func (in *Installer) Ensure(ctx context.Context, ref VersionRef) ([]cache.Entry, error) {
 	var closure []store.ClosureVersion
 	a, err := in.store.Activation(ctx, ref.UUID)
+	active := err == nil && a.Version == ref.Version
 	switch {
-	case err == nil && a.Version == ref.Version:
+	case active:
 		closure = a.Closure
 	case err == nil || errors.Is(err, store.ErrNotFound):
 		c, err := Resolve(ctx, StoreCatalog{Store: in.store}, ref)
@@ -310,7 +311,17 @@ func (in *Installer) Ensure(ctx context.Context, ref VersionRef) ([]cache.Entry,
 		return nil, err
 	}
 	if len(fresh) > 0 {
-		in.log.InfoContext(ctx, "installed on demand", "node", in.node, "package", ref.String(), "unpacked", fresh)
+		log := in.log.With("node", in.node, "package", ref.String())
+		log.InfoContext(ctx, "installed on demand", "unpacked", fresh)
+		if active {
+			// The node missed the activation's install: say it has it now.
+			attempts := 1
+			if recs, err := in.store.NodeInstalls(ctx, ref.UUID); err == nil && recs[in.node].Activation == a.ID {
+				attempts = recs[in.node].Attempts + 1
+			}
+			in.record(ctx, log, store.NodeInstall{Node: in.node, PackageID: a.PackageID, Version: a.Version,
+				State: store.InstallInstalled, Attempts: attempts, Activation: a.ID})
+		}
 	}
 	return entries, nil
 }

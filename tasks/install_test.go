@@ -305,6 +305,9 @@ func TestClosureStaysFrozenUntilReinstalled(t *testing.T) {
 	if _, ok := c.Path(pkgApp, "1.0.0"); !ok {
 		t.Error("Ensure did not install the package")
 	}
+	if ins, _ := b.store.NodeInstalls(ctx, pkgApp); ins["late"].State != store.InstallInstalled {
+		t.Errorf("the on-demand install of the active version is not recorded: %+v", ins["late"])
+	}
 	// Re-installing the app takes base's new active version.
 	if _, err := b.activate(t, pkgApp, "1.0.0", false); err != nil {
 		t.Fatal(err)
