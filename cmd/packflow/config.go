@@ -19,6 +19,7 @@ import (
 	"github.com/packflow/packflow/api"
 	"github.com/packflow/packflow/blob"
 	"github.com/packflow/packflow/internal/redisconn"
+	"github.com/packflow/packflow/scheduler"
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
 	"github.com/packflow/packflow/worker"
@@ -65,6 +66,8 @@ func settingDefs() []setting {
 		{flag: "execution-retention", env: "PACKFLOW_EXECUTION_RETENTION", def: store.DefaultExecutionRetention.String(), usage: "how long executions, their logs and events are kept after their last change"},
 		{flag: "step-timeout", env: "PACKFLOW_STEP_TIMEOUT", def: tasks.DefaultStepTimeout.String(), usage: "longest run of a package command whose manifest sets no timeout"},
 		{flag: "datacenter-limits", env: "PACKFLOW_DATACENTER_LIMITS", usage: "most servers of a datacenter running steps at once across the fleet, e.g. eu-west=20,default=50 (default: no limit)"},
+		{flag: "scheduler-poll-interval", env: "PACKFLOW_SCHEDULER_POLL_INTERVAL", def: scheduler.DefaultPollInterval.String(), usage: "longest wait of a scheduler between two looks at the due schedules: how soon a change to a schedule takes effect"},
+		{flag: "scheduler-grace", env: "PACKFLOW_SCHEDULER_GRACE", def: scheduler.DefaultGrace.String(), usage: "how late a scheduler may fire a schedule and still be on time; later fires were missed and follow the schedule's catch_up"},
 		{flag: "trust-proxy", env: "PACKFLOW_TRUST_PROXY", def: "false", usage: "take client addresses from X-Forwarded-For set by a load balancer on a private address"},
 		{flag: "allow-local", env: "PACKFLOW_ALLOW_LOCAL", def: "false", usage: "allow the local transport (commands run on the worker itself)"},
 		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "64MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
@@ -271,6 +274,12 @@ type Config struct {
 	// DatacenterLimits caps the servers of a datacenter running steps at
 	// once, across the fleet. Default none.
 	DatacenterLimits map[string]int
+	// SchedulerPoll is a scheduler's longest wait between two looks at
+	// the due schedules. Default scheduler.DefaultPollInterval.
+	SchedulerPoll time.Duration
+	// SchedulerGrace is how late a fire may be and still be on time.
+	// Default scheduler.DefaultGrace.
+	SchedulerGrace time.Duration
 	// LogLevel and LogFormat ("text" or "json") shape the logs.
 	LogLevel  slog.Level
 	LogFormat string
@@ -401,6 +410,12 @@ func loadConfig(f *flagSet) (Config, error) {
 	}
 	if v, src, ok := get("execution-retention"); ok {
 		cfg.ExecutionRetention = parseDuration(v, src, bad)
+	}
+	if v, src, ok := get("scheduler-poll-interval"); ok {
+		cfg.SchedulerPoll = parseDuration(v, src, bad)
+	}
+	if v, src, ok := get("scheduler-grace"); ok {
+		cfg.SchedulerGrace = parseDuration(v, src, bad)
 	}
 	if v, src, ok := get("step-timeout"); ok {
 		cfg.StepTimeout = parseDuration(v, src, bad)

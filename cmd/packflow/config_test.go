@@ -57,6 +57,8 @@ func TestConfigBadValues(t *testing.T) {
 		{"PACKFLOW_DATACENTERS", "eu,us east", "datacenter", false},
 		{"PACKFLOW_TASK_CHECK_INTERVAL", "10", "duration", false},
 		{"PACKFLOW_TASK_CHECK_INTERVAL", "-1s", "positive", false},
+		{"PACKFLOW_SCHEDULER_POLL_INTERVAL", "fast", "duration", false},
+		{"PACKFLOW_SCHEDULER_GRACE", "0s", "positive", false},
 		{"PACKFLOW_ALLOW_LOCAL", "maybe", "true or false", false},
 		{"PACKFLOW_TRUST_PROXY", "yes please", "true or false", false},
 		{"PACKFLOW_RETRY_BACKOFF", "fast", "duration", false},
@@ -142,6 +144,8 @@ func TestConfigSources(t *testing.T) {
 
 		ExecutionRetention: 30 * 24 * time.Hour,
 		StepTimeout:        time.Hour,
+		SchedulerPoll:      250 * time.Millisecond,
+		SchedulerGrace:     5 * time.Second,
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

@@ -93,7 +93,7 @@ func newSecretKey() (string, error) {
 
 func runDevCommand(ctx context.Context, e env, args []string) error {
 	cfg, err := parseProcessFlags(e, "dev", "Usage: packflow dev [flags]\n\n"+
-		"Runs the api and a worker in one process. Without PACKFLOW_REDIS_URL it embeds a Redis\n"+
+		"Runs the api, a worker and a scheduler in one process. Without PACKFLOW_REDIS_URL it embeds a Redis\n"+
 		"(in memory: records last as long as the process). Without PACKFLOW_ADMIN_TOKEN it\n"+
 		"generates an admin token, prints it and keeps it in <data dir>/admin.token.",
 		devSettings(), map[string]string{"allow-local": "true"}, args)
@@ -146,9 +146,13 @@ func runDevCommand(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	sched, err := newScheduler(cfg, d, log)
+	if err != nil {
+		return err
+	}
 	started := func() {
 		printf(e.stdout, "packflow dev: API at http://%s, %s\n", srv.Addr(), tokenNote)
 		log.Info("dev ready", "api", "http://"+srv.Addr().String(), "node", w.NodeID(), "allow_local", cfg.AllowLocal)
 	}
-	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, started, named{"worker", w}, named{"api", srv})
+	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, started, named{"worker", w}, named{"api", srv}, named{"scheduler", sched})
 }

@@ -48,7 +48,8 @@ func commands() []command {
 	return []command{
 		{"api", "serve the HTTP API", runAPICommand},
 		{"worker", "run tasks as a worker node", runWorkerCommand},
-		{"dev", "api and worker in one process, with an embedded Redis when none is configured", runDevCommand},
+		{"scheduler", "fire schedules into tasks; run any number of replicas", runSchedulerCommand},
+		{"dev", "api, worker and scheduler in one process, with an embedded Redis when none is configured", runDevCommand},
 		{"validate", "check a package (.zip or directory) as publishing would", runValidateCommand},
 		{"pack", "pack a package directory into a .zip", runPackCommand},
 		{"version", "print the version", runVersionCommand},
