@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,12 +25,14 @@ import (
 // execBundle is a platform for execution tests: real Redis, a sealed
 // store, a blob store, published packages and workers.
 type execBundle struct {
-	rdb    redis.UniversalClient
-	store  *store.Store
-	blob   *blob.Store
-	client *tasks.Client
-	log    *slog.Logger
-	n      int
+	redis   *testenv.Redis
+	blobURL string
+	rdb     redis.UniversalClient
+	store   *store.Store
+	blob    *blob.Store
+	client  *tasks.Client
+	log     *slog.Logger
+	n       int
 }
 
 func setupExec(t *testing.T) *execBundle {
@@ -41,7 +44,8 @@ func setupExec(t *testing.T) *execBundle {
 		t.Fatal(err)
 	}
 	st := store.New(r.Client, store.Options{Secrets: box})
-	bs, err := blob.Open(ctx, "mem://")
+	blobURL := "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "blobs"))
+	bs, err := blob.Open(ctx, blobURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +53,7 @@ func setupExec(t *testing.T) *execBundle {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	return &execBundle{rdb: r.Client, store: st, blob: bs, client: tasks.NewClient(r.Client, st, log), log: log}
+	return &execBundle{redis: r, blobURL: blobURL, rdb: r.Client, store: st, blob: bs, client: tasks.NewClient(r.Client, st, log), log: log}
 }
 
 // file is one file of a test package.

@@ -1,0 +1,182 @@
+package tasks_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/packflow/packflow/internal/sshtest"
+	"github.com/packflow/packflow/internal/winrmtest"
+	"github.com/packflow/packflow/remote/ssh"
+	"github.com/packflow/packflow/store"
+	"github.com/packflow/packflow/tasks"
+)
+
+// simpleManifest is a Linux package running cmd, with the given
+// persistence and reboot flags.
+func simpleManifest(uuid, name, cmd string, reboot bool) string {
+	return fmt.Sprintf(`<Manifest><Metadata><UUID>%s</UUID><Name>%s</Name><Description>x</Description></Metadata>
+<Parameters><Parameter Name="Me" Type="String" Variable="T3.Server.Name" Prompt="None"/></Parameters>
+<Execution><Mode>Ssh</Mode><Command>%s</Command><RebootOnSuccess>%t</RebootOnSuccess></Execution></Manifest>`, uuid, name, cmd, reboot)
+}
+
+// waitFor polls cond until it holds; the bound only stops a broken test.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestExecutionCancelThenRerun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupExec(t)
+	f := newFleet(t, b, []string{"127.0.3.11"})
+	// The first run of step 1 hangs until cancelled; later runs succeed.
+	slow := b.publish(t, simpleManifest("0b8f5e0e-3333-4c2a-9a55-0c1d2e3f4a03", "Slow", "./slow.sh ${T3.Server.Name}", false),
+		file{"slow.sh", "#!/bin/sh\nd='" + f.markers + "'\necho run >> \"$d/$1.slow.count\"\nif [ ! -e \"$d/$1.slow.once\" ]; then touch \"$d/$1.slow.once\"; echo $$ > \"$d/$1.slow.pid\"; exec sleep 300; fi\n", 0o755})
+	after := b.publish(t, simpleManifest("0b8f5e0e-4444-4c2a-9a55-0c1d2e3f4a04", "After", "./after.sh ${T3.Server.Name}", false),
+		file{"after.sh", "#!/bin/sh\necho run >> '" + f.markers + "'/$1.after.count\n", 0o755})
+	b.startWorker(t, workerOpts{tuneSSH: f.tune})
+	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
+		Steps:   []tasks.StepRef{{Package: slow.PackageID, Version: slow.Version}, {Package: after.PackageID, Version: after.Version}},
+		Servers: f.servers, Visible: f.servers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(f.markers, "h1.slow.pid")
+	waitFor(t, "the slow step to start", func() bool { _, err := os.Stat(pidFile); return err == nil })
+	pid, _ := strconv.Atoi(strings.TrimSpace(readFile(t, pidFile)))
+	if err := tasks.Cancel(ctx, b.store, e); err != nil {
+		t.Fatal(err)
+	}
+	_, runs := b.waitFinal(t, e.ID)
+	r := runs[0]
+	if r.Status != store.StatusCancelled || r.Steps[0].Status != store.StatusCancelled || r.Steps[1].Status != store.StatusSkipped {
+		t.Fatalf("after cancel: %+v", r)
+	}
+	waitFor(t, "the remote process to die", func() bool { return syscall.Kill(pid, 0) != nil })
+
+	ids, err := tasks.Rerun(ctx, b.store, b.client, e)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("Rerun = %v, %v", ids, err)
+	}
+	_, runs = b.waitFinal(t, e.ID)
+	r = runs[0]
+	if r.Status != store.StatusSucceeded || r.Run != 2 {
+		t.Fatalf("after rerun: %+v", r)
+	}
+	if n := strings.Count(readFile(t, filepath.Join(f.markers, "h1.slow.count")), "run"); n != 2 {
+		t.Errorf("slow step ran %d times, want 2 (cancelled, then rerun)", n)
+	}
+	if n := strings.Count(readFile(t, filepath.Join(f.markers, "h1.after.count")), "run"); n != 1 {
+		t.Errorf("after step ran %d times", n)
+	}
+	// A second rerun has nothing to do.
+	if ids, err := tasks.Rerun(ctx, b.store, b.client, e); err != nil || len(ids) != 0 {
+		t.Errorf("rerun of a succeeded execution: %v, %v", ids, err)
+	}
+}
+
+func TestExecutionRebootDetectedByBootID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupExec(t)
+	srv := sshtest.Start(t, sshtest.Options{Addr: "127.0.3.21:0"})
+	dir := t.TempDir()
+	boot := srv.BootID()
+	cred := b.credential(t, "test-key", srv.User, srv.ClientKeyPEM)
+	host, port, _ := strings.Cut(srv.Addr(), ":")
+	p, _ := strconv.Atoi(port)
+	sv := b.server(t, store.Server{Name: "rebooter", Address: host, Port: p, OS: "linux", Transport: store.TransportSSH, CredentialID: cred.ID})
+	v := b.publish(t, simpleManifest("0b8f5e0e-5555-4c2a-9a55-0c1d2e3f4a05", "Kernel", "./k.sh", true),
+		file{"k.sh", "#!/bin/sh\necho patched\n", 0o755})
+	b.startWorker(t, workerOpts{tuneSSH: func(_ store.Server, o *ssh.Options) {
+		o.StagingBase, o.PersistentBase = filepath.Join(dir, "stage"), filepath.Join(dir, "persist")
+		o.ReconnectInitial, o.ReconnectMax = 50*time.Millisecond, 200*time.Millisecond
+	}})
+	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
+		Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: []store.Server{sv}, Visible: []store.Server{sv}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, runs := b.waitFinal(t, e.ID)
+	st := runs[0].Steps[0]
+	if runs[0].Status != store.StatusSucceeded || !st.Rebooted || st.Phase != "done" {
+		t.Fatalf("run %+v", runs[0])
+	}
+	if srv.Reboots() != 1 || srv.BootID() == boot {
+		t.Errorf("reboots %d, boot id %s (was %s)", srv.Reboots(), srv.BootID(), boot)
+	}
+}
+
+func TestExecutionLinuxAndWindowsInOneBlueprint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupExec(t)
+	f := newFleet(t, b, []string{"127.0.3.31"})
+	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{Programs: map[string]winrmtest.Program{
+		"echoargs": func(_ context.Context, inv *winrmtest.Invocation) int {
+			_, _ = io.WriteString(inv.Stdout, "windows got "+inv.Args)
+			return 0
+		},
+	}})
+	wsrv := winrmtest.New(winrmtest.Options{Handler: host})
+	t.Cleanup(wsrv.Close)
+	wcred, err := b.store.CreateCredential(ctx, store.Credential{AccountID: store.RootAccountID, Name: "win-admin",
+		Kind: store.CredentialPassword, Username: winrmtest.DefaultUser}, store.Secret{Secret: winrmtest.DefaultPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	win := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: wcred.ID})
+	lin := b.publish(t, simpleManifest("0b8f5e0e-6666-4c2a-9a55-0c1d2e3f4a06", "Linux Part", "./l.sh ${T3.Server.Name}", false),
+		file{"l.sh", "#!/bin/sh\necho run >> '" + f.markers + "'/$1.l.count\n", 0o755})
+	winPkg := b.publish(t, `<Manifest><Metadata><UUID>0b8f5e0e-7777-4c2a-9a55-0c1d2e3f4a07</UUID><Name>Windows Part</Name><Description>w</Description></Metadata>
+<Parameters><Parameter Name="Shared" Type="String" Variable="Shared" Global="true"/></Parameters>
+<Execution><Mode>Command</Mode><Command>echoargs ${Shared}</Command><Persistent>true</Persistent></Execution></Manifest>`,
+		file{"readme.txt", "x", 0o644}, file{"unused.cmd", "@echo off\r\n", 0o644})
+	b.startWorker(t, workerOpts{tuneSSH: f.tune})
+	servers := append([]store.Server{win}, f.servers...)
+	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
+		Steps:   []tasks.StepRef{{Package: lin.PackageID, Version: lin.Version}, {Package: winPkg.PackageID, Version: winPkg.Version}},
+		Servers: servers, Visible: servers, Parameters: map[string]string{"Shared": "a & b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, runs := b.waitFinal(t, e.ID)
+	for _, r := range runs {
+		if r.Status != store.StatusSucceeded {
+			t.Fatalf("run %s: %+v", r.Name, r)
+		}
+	}
+	w, l := runs[0], runs[1]
+	if w.Steps[0].Status != store.StatusSkipped || w.Steps[1].Status != store.StatusSucceeded || w.Steps[1].PersistedPath == "" {
+		t.Errorf("windows steps %+v", w.Steps)
+	}
+	if l.Steps[1].Status != store.StatusSkipped || l.Steps[0].Status != store.StatusSucceeded {
+		t.Errorf("linux steps %+v", l.Steps)
+	}
+	if !host.Exists(w.Steps[1].PersistedPath + `\readme.txt`) {
+		t.Errorf("the windows package is not at %s", w.Steps[1].PersistedPath)
+	}
+	evs, _ := b.store.Events(ctx, e.ID, "", 1000, 0)
+	var found bool
+	for _, ev := range evs {
+		found = found || (ev.Server == "win1" && strings.Contains(ev.Line, `windows got "a & b"`))
+	}
+	if !found {
+		t.Errorf("no windows output in %+v", evs)
+	}
+}
