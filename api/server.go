@@ -22,7 +22,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultListen      = "127.0.0.1:8080"
-	DefaultBodyLimit   = 1 << 20   // 1 MiB
+	DefaultBodyLimit   = 1 << 20  // 1 MiB
 	DefaultUploadLimit = 64 << 20 // 64 MiB
 	defaultReadyWait   = 3 * time.Second
 )
