@@ -146,6 +146,13 @@ func errorPaths(p Problem) map[string]string {
 
 func TestE2EInventoryBlueprintDeploy(t *testing.T) {
 	dir := t.TempDir()
+	// The hosts share this machine's file system: make the common parents
+	// of their package bases before the uploads race to.
+	for _, d := range []string{"stage", "persist"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tune := func(sv store.Server, o *ssh.Options) {
 		o.StagingBase = filepath.Join(dir, "stage", sv.Name)
 		o.PersistentBase = filepath.Join(dir, "persist", sv.Name)

@@ -99,8 +99,12 @@ func newFleet(t *testing.T, b *execBundle, addrs []string) *fleet {
 	s := sshdtest.Start(t, sshdtest.Options{Addrs: addrs})
 	f := &fleet{sshd: s, dir: t.TempDir()}
 	f.markers = filepath.Join(f.dir, "markers")
-	if err := os.MkdirAll(f.markers, 0o755); err != nil {
-		t.Fatal(err)
+	// The hosts share this machine's file system: make the common parents
+	// of their package bases here, not in a race between the uploads.
+	for _, d := range []string{f.markers, filepath.Join(f.dir, "stage"), filepath.Join(f.dir, "persist")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cred := b.credential(t, "deploy-key", s.User, s.ClientKeyPEM)
 	for i := range s.Len() {
