@@ -145,6 +145,9 @@ func (h *ActivateHandler) ProcessTask(ctx context.Context, t *asynq.Task) error 
 	if err != nil {
 		return fmt.Errorf("tasks: activate %s: %w", root, err)
 	}
+	if _, err := CreateDefaultSchedules(ctx, h.store, a.PackageID, a.Version, p.RequestedBy); err != nil {
+		return fmt.Errorf("tasks: activate %s: %w", root, err)
+	}
 	res := ActivateResult{PackageID: a.PackageID, Version: a.Version, Closure: a.Closure, Nodes: []string{}, InstallTasks: []string{}}
 	var errs []error
 	for _, node := range targets {

@@ -1,0 +1,138 @@
+package tasks_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/packflow/packflow/store"
+	"github.com/packflow/packflow/tasks"
+)
+
+const scheduledManifest = `<?xml version="1.0" encoding="utf-8"?>
+<Manifest>
+  <Metadata>
+    <UUID>7e000000-0000-4000-8000-00000000007e</UUID>
+    <Name>Sync Pack</Name>
+    <Description>Syncs things</Description>
+    <Version>1.0.0</Version>
+    <Schedules>
+      <Schedule Name="nightly" Cron="0 2 * * *"/>
+      <Schedule Name="often" Every="6h"/>
+    </Schedules>
+  </Metadata>
+  <Execution>
+    <Mode>Ssh</Mode>
+    <Command>sync.sh</Command>
+  </Execution>
+</Manifest>`
+
+// TestActivationCreatesDefaultSchedules: activating a version whose
+// manifest declares schedules creates them, disabled, for the package's
+// owner, once.
+func TestActivationCreatesDefaultSchedules(t *testing.T) {
+	t.Parallel()
+	b := setupExec(t)
+	ctx := context.Background()
+	v := b.publish(t, scheduledManifest, file{"sync.sh", "#!/bin/sh\n", 0o755})
+	h, err := tasks.NewActivateHandler(tasks.ActivateOptions{Store: b.store, Enqueuer: b.client, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		task, _, _, err := tasks.NewActivateTask(tasks.ActivateRequest{PackageID: v.PackageID, Version: v.Version,
+			AccountID: store.RootAccountID, RequestedBy: "alice"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.ProcessTask(ctx, task); err != nil {
+			t.Fatalf("activate: %v", err)
+		}
+	}
+	all, err := b.store.Schedules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sc := range all {
+		names = append(names, sc.Name)
+		if sc.Enabled || sc.AccountID != store.RootAccountID || sc.User != "alice" || sc.Origin != v.PackageID+"@1.0.0" {
+			t.Errorf("schedule %+v: want disabled, the owner's, from the version", sc)
+		}
+		if a := sc.Action; a.Kind != store.ActionDeploy || a.Package != v.PackageID || a.Version != store.ActiveVersion || len(a.Servers) != 0 {
+			t.Errorf("action %+v: want a deploy of the active version onto no server yet", a)
+		}
+		if next, _ := b.store.NextFire(ctx, sc.ID); !next.IsZero() {
+			t.Errorf("%s fires at %v while disabled", sc.Name, next)
+		}
+		switch sc.Name {
+		case "Sync Pack / nightly":
+			if sc.Cron != "0 2 * * *" || sc.Every != 0 {
+				t.Errorf("nightly: %+v", sc)
+			}
+		case "Sync Pack / often":
+			if sc.Every != 6*time.Hour || sc.Cron != "" {
+				t.Errorf("often: %+v", sc)
+			}
+		}
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"Sync Pack / nightly", "Sync Pack / often"}) {
+		t.Errorf("schedules %v, want the two declared, once each", names)
+	}
+}
+
+// TestInstallSyncQueuesWhatNodesMiss: an install-sync run queues an
+// install of the active version on each live node that lacks it, and
+// none on a node that has it.
+func TestInstallSyncQueuesWhatNodesMiss(t *testing.T) {
+	t.Parallel()
+	b := setupExec(t)
+	ctx := context.Background()
+	v := b.publish(t, scheduledManifest, file{"sync.sh", "#!/bin/sh\n", 0o755})
+	a, err := b.store.Activate(ctx, store.Activation{ID: "act-1", PackageID: v.PackageID, Version: v.Version,
+		Closure: []store.ClosureVersion{{UUID: v.PackageID, Version: v.Version, SHA256: v.SHA256, Size: v.Size}}, RequestedAt: time.Now()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"n1", "n2"} {
+		if err := b.store.Heartbeat(ctx, store.Node{ID: n, HeartbeatInterval: time.Minute}, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.store.RecordNodeInstall(ctx, store.NodeInstall{Node: "n1", PackageID: v.PackageID, Version: v.Version,
+		State: store.InstallInstalled, Activation: a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := b.store.PutSchedule(ctx, store.Schedule{AccountID: store.RootAccountID, Name: "sync", Every: time.Hour,
+		Action: store.ScheduleAction{Kind: store.ActionInstallSync}}, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := tasks.NewScheduleRunner(tasks.ScheduleRunnerOptions{Store: b.store, Enqueuer: b.client, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _, err := tasks.NewScheduleRunTask(sc.ID, "manual-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a retried run queues nothing twice
+		if err := runner.ProcessTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run, err := b.store.ScheduleRun(ctx, sc.ID, "manual-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{store.ScheduleTaskID(sc.ID, "manual-1") + ":" + v.PackageID + ":n2"}
+	if run.Status != store.StatusSucceeded || !slices.Equal(run.TaskIDs, want) {
+		t.Errorf("run %+v, want succeeded with %v", run, want)
+	}
+	st, err := b.client.Lookup(ctx, want[0])
+	if err != nil || st.Type != tasks.TypeInstall || st.Queue != tasks.NodeQueue("n2") {
+		t.Errorf("install task %+v, %v", st, err)
+	}
+}
