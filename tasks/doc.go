@@ -38,6 +38,16 @@
 // execution the installed trees of a version, installing what the node
 // lacks.
 //
+// # Schedules
+//
+// schedule:run (ScheduleRunner) is one fire of a schedule, enqueued by
+// the scheduler process with the task ID sched:<schedule>:<fire time>.
+// It does the schedule's action as the schedule's owner: deploy (Deploy
+// onto the servers named, resolved at the fire) or install-sync (a
+// package:install on every live node that lacks an active version), and
+// records the run. Activating a version creates, disabled, the schedules
+// its manifest declares (CreateDefaultSchedules).
+//
 // # Results
 //
 // A handler writes the record it produced with task.ResultWriter().Write;
