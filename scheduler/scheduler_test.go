@@ -491,3 +491,45 @@ func TestStartShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestChangesTakeEffectAtOnce: a paused schedule does not fire; a changed
+// one fires at its new time; replicas keep no copy of either.
+func TestChangesTakeEffectAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	sc := b.schedule(t, store.Schedule{Every: time.Minute, Anchor: t0, Action: store.ScheduleAction{Kind: store.ActionInstallSync}}, t0.Add(time.Minute))
+	s := b.scheduler(t)
+	b.clock.Set(t0.Add(30 * time.Second))
+	if err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.store.SetScheduleEnabled(ctx, sc.ID, false, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Set(t0.Add(time.Minute))
+	if err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.queued(t); len(got) != 0 {
+		t.Fatalf("a paused schedule fired: %v", got)
+	}
+	sc.Every, sc.Enabled = time.Hour, true
+	if _, err := b.store.PutSchedule(ctx, sc, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Set(t0.Add(2 * time.Minute))
+	if err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.queued(t); len(got) != 0 {
+		t.Fatalf("fired on the old interval: %v", got)
+	}
+	b.clock.Set(t0.Add(time.Hour))
+	if err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.queued(t), []string{store.ScheduleTaskID(sc.ID, store.FireKey(t0.Add(time.Hour)))}; !slices.Equal(got, want) {
+		t.Errorf("queued %v, want %v", got, want)
+	}
+}
