@@ -22,8 +22,12 @@ const (
 	DefaultPendingAfter = 2 * time.Second
 )
 
-// dueBatch is how many due fires one query returns.
-const dueBatch = 100
+// dueBatch is how many due fires one query returns, and maxBatches how
+// many queries one tick makes at most.
+const (
+	dueBatch   = 100
+	maxBatches = 10
+)
 
 // Enqueuer puts a task on a queue on behalf of an account (tasks.Client
 // does).
@@ -177,7 +181,9 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	for {
+	// A bounded number of batches: fires that keep failing stay due for
+	// the next tick instead of holding this one.
+	for range maxBatches {
 		due, err := s.o.Store.DueFires(ctx, now, dueBatch)
 		if err != nil {
 			return errors.Join(append(errs, err)...)
@@ -188,9 +194,10 @@ func (s *Scheduler) Tick(ctx context.Context) error {
 			}
 		}
 		if len(due) < dueBatch || ctx.Err() != nil {
-			return errors.Join(errs...)
+			break
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // fire claims and handles the fire d of a schedule at now.
