@@ -207,6 +207,33 @@ func TestScheduleDeployAction(t *testing.T) {
 		t.Errorf("answer %s: the password must be masked, the port shown", a.body)
 	}
 	b.do(t, http.MethodPost, "/api/v1/schedules", testAdminToken, body("80")).mustStatus(t, http.StatusConflict)
+
+	// A fire, run as a worker would, shows its execution in the history.
+	var acc struct {
+		Run string `json:"run"`
+	}
+	b.do(t, http.MethodPost, "/api/v1/schedules/"+sc.ID+"/run-now", testAdminToken, nil).mustStatus(t, http.StatusAccepted).json(t, &acc)
+	runner, err := tasks.NewScheduleRunner(tasks.ScheduleRunnerOptions{Store: b.store, Enqueuer: b.srv.opts.Enqueuer, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _, err := tasks.NewScheduleRunTask(sc.ID, acc.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var runs page[scheduleRunJSON]
+	b.do(t, http.MethodGet, "/api/v1/schedules/"+sc.ID+"/runs", testAdminToken, nil).mustStatus(t, http.StatusOK).json(t, &runs)
+	if len(runs.Items) != 1 || runs.Items[0].ExecutionID == "" || runs.Items[0].Outcome != store.StatusQueued {
+		t.Fatalf("runs %+v, want the execution, queued", runs.Items)
+	}
+	var exec map[string]any
+	b.do(t, http.MethodGet, "/api/v1/executions/"+runs.Items[0].ExecutionID, testAdminToken, nil).mustStatus(t, http.StatusOK).json(t, &exec)
+	if exec["blueprint_id"] != bp.ID {
+		t.Errorf("execution %v, want one of blueprint %s", exec, bp.ID)
+	}
 	uses, err := b.store.SchedulesUsingVersion(ctx, schedPkg, "1.0.0")
 	if err != nil || len(uses) != 1 || uses[0].ID != sc.ID {
 		t.Errorf("SchedulesUsingVersion = %+v, %v", uses, err)
