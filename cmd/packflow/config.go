@@ -52,7 +52,7 @@ func settingDefs() []setting {
 		{flag: "s3-session-token", env: "PACKFLOW_S3_SESSION_TOKEN", alt: "AWS_SESSION_TOKEN", secret: true, usage: "session token of temporary S3 credentials"},
 		{flag: "secret-key", env: "PACKFLOW_SECRET_KEY", secret: true, usage: "key that encrypts secrets at rest: 32 or more random bytes, hex or base64 (openssl rand -hex 32)"},
 		{flag: "admin-token", env: "PACKFLOW_ADMIN_TOKEN", secret: true, usage: "admin token of the root account, registered at start (at least 16 characters)"},
-		{flag: "metrics-listen", env: "PACKFLOW_METRICS_LISTEN", usage: "address a worker serves /metrics and /healthz on (host:port; default: none)"},
+		{flag: "metrics-listen", env: "PACKFLOW_METRICS_LISTEN", usage: "address a worker or a scheduler serves /metrics and /healthz on (host:port; default: none)"},
 		{flag: "node-id", env: "PACKFLOW_NODE_ID", usage: "this worker node's ID: letters, digits, '.', '_', '-' (default: host name and a random suffix)"},
 		{flag: "cache-dir", env: "PACKFLOW_CACHE_DIR", usage: "a worker's install cache, where package versions are unpacked (default <data dir>/cache)"},
 		{flag: "cache-keep", env: "PACKFLOW_CACHE_KEEP", def: strconv.Itoa(cache.DefaultKeep), usage: "inactive versions of each package a worker keeps in its cache besides the active ones"},
