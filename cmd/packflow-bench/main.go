@@ -47,6 +47,7 @@ func suites() []bench.Suite {
 		bench.FleetSuite(),
 		bench.SSHSuite(),
 		bench.WinRMSuite(),
+		bench.DeploySuite(),
 	}
 }
 
