@@ -52,5 +52,33 @@
 //
 // A handler writes the record it produced with task.ResultWriter().Write;
 // Client.Enqueue keeps completed tasks for DefaultRetention so that Lookup
-// can report the result.
+// can report the result.//
+// # Executions
+//
+// Deploy checks a deployment whole (every parameter of every step, the
+// servers, the commands rendered for their shells) and reports every
+// problem at once; then it records the execution and enqueues one
+// execution:server task per server, with a task ID derived from the
+// execution, the server and the run, in the queue exec:<datacenter> of the
+// server. The Executor runs a server's steps in order while it holds the
+// server's lease in Redis (renewed while held, released at the end,
+// expiring when its worker dies), so at most one step runs on a server
+// at once across the fleet:
+//
+//	queued ─▶ lease ─▶ running ─┬─▶ succeeded
+//	  ▲                         ├─▶ failed     permanent error, or last attempt
+//	  └──── retry (backoff) ◀───┤              error retrying may fix
+//	                            └─▶ cancelled  remote process killed, rest skipped
+//
+// and each step through checkpointed phases (stored in the execution's
+// record after each arrow that ends in a name):
+//
+//	stage (install cache, else blob store) ─▶ make dir ─▶ [dir]
+//	  ─▶ upload ─▶ render ─▶ run from the package root ─▶ [ran]
+//	  ─▶ reboot and wait for a new boot id, when RebootOnSuccess ─▶ [rebooted]
+//	  ─▶ remove the package unless Persistent (else record its path) ─▶ [done]
+//
+// A failed run removes the package it uploaded. A retry resumes at the
+// first step not done, after its last phase: a command that succeeded is
+// never run again.
 package tasks

@@ -180,3 +180,58 @@ func TestExecutionLinuxAndWindowsInOneBlueprint(t *testing.T) {
 		t.Errorf("no windows output in %+v", evs)
 	}
 }
+
+// exclusiveScript fails with status 9 when another copy holds lock.
+func exclusiveScript(lock string) string {
+	return "#!/bin/sh\nmkdir '" + lock + "' 2>/dev/null || { echo overlap >&2; exit 9; }\nsleep 0.3\nrmdir '" + lock + "'\n"
+}
+
+func TestOneStepAtATimePerServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupExec(t)
+	f := newFleet(t, b, []string{"127.0.3.51"})
+	v := b.publish(t, simpleManifest("0b8f5e0e-bbbb-4c2a-9a55-0c1d2e3f4a0b", "Exclusive", "./x.sh", false),
+		file{"x.sh", exclusiveScript(filepath.Join(f.markers, "server.lock")), 0o755})
+	// Two workers, four executions on the one server.
+	b.startWorker(t, workerOpts{tuneSSH: f.tune, nodeID: "w1"})
+	b.startWorker(t, workerOpts{tuneSSH: f.tune, nodeID: "w2"})
+	var ids []string
+	for range 4 {
+		e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
+			Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
+			Retry: &tasks.Retry{Max: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	for _, id := range ids {
+		_, runs := b.waitFinal(t, id)
+		if r := runs[0]; r.Status != store.StatusSucceeded || r.Steps[0].Attempts != 1 {
+			t.Errorf("execution %s: %+v", id, r)
+		}
+	}
+}
+
+func TestDatacenterLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupExec(t)
+	f := newFleet(t, b, []string{"127.0.3.61", "127.0.3.62", "127.0.3.63"})
+	v := b.publish(t, simpleManifest("0b8f5e0e-cccc-4c2a-9a55-0c1d2e3f4a0c", "Limited", "./x.sh", false),
+		file{"x.sh", exclusiveScript(filepath.Join(f.markers, "dc.lock")), 0o755})
+	b.startWorker(t, workerOpts{tuneSSH: f.tune, dcLimits: map[string]int{"default": 1}})
+	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
+		Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
+		Retry: &tasks.Retry{Max: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, runs := b.waitFinal(t, e.ID)
+	for _, r := range runs {
+		if r.Status != store.StatusSucceeded || r.Steps[0].Attempts != 1 {
+			t.Errorf("%s: %+v", r.Name, r)
+		}
+	}
+}
