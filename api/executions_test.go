@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,8 +194,10 @@ func TestE2EInventoryBlueprintDeploy(t *testing.T) {
 	var servers []store.Server
 	for i := range sshd.Len() {
 		host, port, _ := net.SplitHostPort(sshd.Addr(i))
-		var pn int
-		fmt.Sscan(port, &pn)
+		pn, err := strconv.Atoi(port)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var sv store.Server
 		b.do(t, http.MethodPost, "/api/v1/servers", tok, map[string]any{"name": fmt.Sprintf("web%d", i+1), "address": host, "port": pn,
 			"os": "linux", "transport": "ssh", "credential": "key"}).mustStatus(t, http.StatusCreated).json(t, &sv)

@@ -403,11 +403,12 @@ func (s *Store) Events(ctx context.Context, id, after string, count int64, block
 			msgs = append(msgs, st.Messages...)
 		}
 	} else {
-		var err error
-		msgs, err = s.rdb.XRangeN(ctx, key, "("+after, "+", count).Result()
+		start := "(" + after
 		if after == "0" {
-			msgs, err = s.rdb.XRangeN(ctx, key, "-", "+", count).Result()
+			start = "-"
 		}
+		var err error
+		msgs, err = s.rdb.XRangeN(ctx, key, start, "+", count).Result()
 		if err != nil {
 			return nil, fmt.Errorf("store: read events: %w", err)
 		}

@@ -190,7 +190,7 @@ func (x *Executor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return x.finish(ctx, e, &r, -1, err, last)
 	}
-	defer h.release()
+	defer h.release(ctx)
 	if e.Timeout > 0 {
 		var cancel context.CancelFunc
 		hctx, cancel = context.WithTimeout(hctx, e.Timeout)
@@ -205,7 +205,7 @@ func (x *Executor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := st.PutServerRun(ctx, e, r, -1); err != nil {
 		return err
 	}
-	sink := newLogSink(st, e, r.Name, log)
+	sink := newLogSink(ctx, st, e, r.Name, log)
 	run := &serverRun{x: x, e: e, sv: sv, r: &r, sink: sink, log: log, last: last}
 	err = run.steps(hctx)
 	if cause := context.Cause(hctx); err != nil && (errors.Is(cause, ErrCancelled) || errors.Is(cause, ErrLeaseLost)) {

@@ -119,11 +119,12 @@ func (h *holder) keep(ctx context.Context, cancel context.CancelCauseFunc) {
 	}
 }
 
-// release stops renewing and gives the lease back.
-func (h *holder) release() {
+// release stops renewing and gives the lease back, even when ctx (the
+// task's) has ended.
+func (h *holder) release(ctx context.Context) {
 	h.stop()
 	<-h.done
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = h.st.ReleaseLease(ctx, h.lease, h.token)
 	if h.group != "" {

@@ -34,30 +34,32 @@ type logSink struct {
 	stopped chan struct{}
 }
 
-func newLogSink(st *store.Store, e store.Execution, server string, log *slog.Logger) *logSink {
+func newLogSink(ctx context.Context, st *store.Store, e store.Execution, server string, log *slog.Logger) *logSink {
 	s := &logSink{st: st, exec: e, server: server, log: log,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), stopped: make(chan struct{})}
-	go s.loop()
+	// The log outlives the task's context: it is written even when the
+	// task was cancelled.
+	go s.loop(context.WithoutCancel(ctx))
 	return s
 }
 
-func (s *logSink) loop() {
+func (s *logSink) loop(ctx context.Context) {
 	defer close(s.stopped)
 	t := time.NewTicker(logFlushEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.done:
-			s.flush()
+			s.flush(ctx)
 			return
 		case <-t.C:
 		case <-s.wake:
 		}
-		s.flush()
+		s.flush(ctx)
 	}
 }
 
-func (s *logSink) flush() {
+func (s *logSink) flush(ctx context.Context) {
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = nil
@@ -65,8 +67,7 @@ func (s *logSink) flush() {
 	if len(batch) == 0 {
 		return
 	}
-	// The log outlives a cancelled task: write it anyway.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.st.AppendLog(ctx, s.exec, batch); err != nil {
 		s.log.Warn("execution log lost", "lines", len(batch), "err", err)

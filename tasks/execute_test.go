@@ -3,10 +3,12 @@ package tasks_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,8 +111,10 @@ func newFleet(t *testing.T, b *execBundle, addrs []string) *fleet {
 	cred := b.credential(t, "deploy-key", s.User, s.ClientKeyPEM)
 	for i := range s.Len() {
 		host, port, _ := net.SplitHostPort(s.Addr(i))
-		var p int
-		fmt.Sscan(port, &p)
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			t.Fatal(err)
+		}
 		f.servers = append(f.servers, b.server(t, store.Server{Name: fmt.Sprintf("h%d", i+1), Address: host, Port: p,
 			OS: "linux", Transport: store.TransportSSH, CredentialID: cred.ID}))
 	}
@@ -178,7 +182,7 @@ func TestExecutionTwoStepsThreeHosts(t *testing.T) {
 	vB := b.publish(t, manifestB(), file{"b.sh", scriptB(f.markers), 0o755})
 	b.startWorker(t, workerOpts{tuneSSH: f.tune})
 
-	e, ids, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{
+	_, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{
 		AccountID: store.RootAccountID, AccountName: "root", User: "alice",
 		Steps: []tasks.StepRef{
 			{Package: vA.PackageID, Version: vA.Version, Parameters: map[string]string{"Opt": "l"}},
@@ -188,11 +192,11 @@ func TestExecutionTwoStepsThreeHosts(t *testing.T) {
 		Parameters: map[string]string{"Str": hostile, "Multi": "a,c", "Pw": canary, "Srv": "h2", "SrvIP": "h3", "Shared": "one value"},
 		Retry:      &tasks.Retry{Max: 3},
 	})
-	pe, ok := err.(*tasks.ProblemsError)
-	if !ok || len(pe.Problems) != 1 || pe.Problems[0].Path != "steps[1].version" {
+	var pe *tasks.ProblemsError
+	if !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Path != "steps[1].version" {
 		t.Fatalf("deploy with an unknown version: %v %+v", err, pe)
 	}
-	e, ids, err = tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{
+	e, ids, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{
 		AccountID: store.RootAccountID, AccountName: "root", User: "alice",
 		Steps: []tasks.StepRef{
 			{Package: vA.PackageID, Version: vA.Version, Parameters: map[string]string{"Opt": "l"}},

@@ -215,7 +215,7 @@ func checkRender(req PlanRequest, values []map[string]store.Value) []Problem {
 			}
 		}
 		_, err := remote.Render(st.Manifest.Execution.Command, remote.RenderOptions{
-			Shell: ShellFor(manifest.Mode(st.Manifest.Execution.Mode)), Values: vals,
+			Shell: ShellFor(st.Manifest.Execution.Mode), Values: vals,
 		})
 		var re *remote.RenderError
 		if as(err, &re) {
