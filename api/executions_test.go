@@ -296,12 +296,33 @@ func TestE2EInventoryBlueprintDeploy(t *testing.T) {
 	if len(events) == 0 || events[len(events)-1].event != "end" {
 		t.Fatalf("events %+v", events)
 	}
+	// A step's output comes before the state change that ends the step.
+	for _, name := range []string{"web1", "web2"} {
+		lastLog, done := -1, -1
+		for i, ev := range events {
+			var e store.Event
+			_ = json.Unmarshal([]byte(ev.data), &e)
+			switch {
+			case e.Server != name || e.Step != 0:
+			case e.Kind == store.EventLog:
+				lastLog = i
+			case e.Status == store.StatusSucceeded:
+				done = i
+			}
+		}
+		if lastLog < 0 || done < lastLog {
+			t.Errorf("%s: last log line at %d, step done at %d", name, lastLog, done)
+		}
+	}
 	var ex executionJSON
 	b.do(t, http.MethodGet, "/api/v1/executions/"+dep.ExecutionID, tok, nil).mustStatus(t, http.StatusOK).json(t, &ex)
 	if ex.Status != store.StatusSucceeded || len(ex.Servers) != 2 {
 		t.Fatalf("execution %+v", ex)
 	}
 	for _, r := range ex.Servers {
+		if r.TaskID != tasks.ExecuteTaskID(ex.ID, r.ServerID, 1) {
+			t.Errorf("%s task id %q", r.Name, r.TaskID)
+		}
 		if r.Steps[1].PersistedPath == "" || r.Steps[0].PersistedPath != "" {
 			t.Errorf("%s steps %+v", r.Name, r.Steps)
 		}

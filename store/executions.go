@@ -173,6 +173,10 @@ const (
 func (s *Store) execKey(id, part string) string { return s.key("{ex:"+id+"}", part) }
 func (s *Store) execIndexKey() string           { return s.key("{exidx}", "all") }
 
+// NewExecutionID returns a fresh execution ID, for callers that derive
+// task IDs before CreateExecution.
+func NewExecutionID() string { return newID() }
+
 // CreateExecution records e with one run per server and the sealed
 // values of each step (values[i] for e.Steps[i]).
 func (s *Store) CreateExecution(ctx context.Context, e Execution, runs []ServerRun, values []map[string]Value) (Execution, error) {

@@ -147,6 +147,10 @@ func Deploy(ctx context.Context, st *store.Store, enq Enqueuer, req DeployReques
 		e.ServerIDs = append(e.ServerIDs, sv.ID)
 		runs[i] = store.ServerRun{ServerID: sv.ID, Name: sv.Name, Datacenter: sv.Datacenter, Run: 1,
 			Status: store.StatusQueued, Steps: make([]store.StepRun, len(e.Steps))}
+		if e.ID == "" {
+			e.ID = store.NewExecutionID()
+		}
+		runs[i].TaskID = ExecuteTaskID(e.ID, sv.ID, 1)
 		for j := range runs[i].Steps {
 			runs[i].Steps[j].Status = store.StatusPending
 		}

@@ -29,6 +29,9 @@ type logSink struct {
 
 	mu      sync.Mutex
 	pending []store.Event
+	// flushMu keeps batches in order when a flush from the loop and one
+	// from sync overlap.
+	flushMu sync.Mutex
 	wake    chan struct{}
 	done    chan struct{}
 	stopped chan struct{}
@@ -60,6 +63,8 @@ func (s *logSink) loop(ctx context.Context) {
 }
 
 func (s *logSink) flush(ctx context.Context) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = nil
@@ -73,6 +78,10 @@ func (s *logSink) flush(ctx context.Context) {
 		s.log.Warn("execution log lost", "lines", len(batch), "err", err)
 	}
 }
+
+// sync writes the lines queued so far, so that a state change recorded
+// next follows them in the stream.
+func (s *logSink) sync(ctx context.Context) { s.flush(context.WithoutCancel(ctx)) }
 
 // add queues one line.
 func (s *logSink) add(step int, stream, line string) {

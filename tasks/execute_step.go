@@ -39,6 +39,7 @@ type serverRun struct {
 
 // save checkpoints the run and announces step i's state.
 func (s *serverRun) save(ctx context.Context, i int) error {
+	s.sink.sync(ctx)
 	if err := s.x.o.Store.PutServerRun(context.WithoutCancel(ctx), s.e, *s.r, i); err != nil {
 		return fmt.Errorf("tasks: checkpoint: %w", err)
 	}
