@@ -77,6 +77,11 @@ func Plan(req PlanRequest) ([]map[string]store.Value, []Problem) {
 			if v == "" {
 				v = p.Default
 			}
+			if v == "" && p.Prompted() && p.Prompt != manifest.PromptDesign {
+				// Asked for at deployment: a missing value is reported
+				// where it is given, once for every step declaring it.
+				path, fromDeploy = "parameters."+p.Variable, true
+			}
 			if fromDeploy && reported[path] {
 				// Checked against an earlier step's declaration already;
 				// check again only when this declaration differs.
