@@ -235,3 +235,33 @@ func TestDatacenterLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestExecutionFailsAtOnceOnIdentityAndAuth(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupExec(t)
+	f := newFleet(t, b, []string{"127.0.3.71", "127.0.3.72"})
+	other := sshtest.Start(t, sshtest.Options{Addr: "127.0.3.73:0"}) // another host key, another client key
+	if _, err := b.store.UpdateServer(ctx, f.servers[0].ID, func(sv *store.Server) error { sv.HostKey = other.HostKey(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	wrong := b.credential(t, "wrong-key", f.sshd.User, other.ClientKeyPEM)
+	if _, err := b.store.UpdateServer(ctx, f.servers[1].ID, func(sv *store.Server) error { sv.CredentialID = wrong.ID; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	v := b.publish(t, simpleManifest("0b8f5e0e-dddd-4c2a-9a55-0c1d2e3f4a0d", "Never", "./n.sh", false), file{"n.sh", "#!/bin/sh\n", 0o755})
+	b.startWorker(t, workerOpts{tuneSSH: f.tune})
+	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
+		Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
+		Retry: &tasks.Retry{Max: 3, Backoff: tasks.Duration(time.Minute)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, runs := b.waitFinal(t, e.ID)
+	for i, want := range []string{"host identity mismatch", "authentication failed"} {
+		r := runs[i]
+		if r.Status != store.StatusFailed || r.Attempts != 1 || !strings.Contains(r.Error, want) {
+			t.Errorf("%s: status %s after %d attempts: %q, want failed at once with %q", r.Name, r.Status, r.Attempts, r.Error, want)
+		}
+	}
+}
