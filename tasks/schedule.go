@@ -102,7 +102,8 @@ func (r *ScheduleRunner) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	sc, err := st.Schedule(ctx, p.ScheduleID)
 	if errors.Is(err, store.ErrNotFound) {
-		return r.finish(ctx, run, store.StatusFailed, "the schedule was deleted", asynq.SkipRetry)
+		// Deleted with its history since the fire: nothing to record.
+		return fmt.Errorf("tasks: schedule %s was deleted: %w", p.ScheduleID, asynq.SkipRetry)
 	}
 	if err != nil {
 		return r.retryOrFail(ctx, t, run, err)

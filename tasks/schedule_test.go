@@ -2,9 +2,12 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
@@ -134,5 +137,27 @@ func TestInstallSyncQueuesWhatNodesMiss(t *testing.T) {
 	st, err := b.client.Lookup(ctx, want[0])
 	if err != nil || st.Type != tasks.TypeInstall || st.Queue != tasks.NodeQueue("n2") {
 		t.Errorf("install task %+v, %v", st, err)
+	}
+}
+
+// TestScheduleRunOfDeletedSchedule: a fire whose schedule was deleted
+// since fails without retry and leaves no history behind.
+func TestScheduleRunOfDeletedSchedule(t *testing.T) {
+	t.Parallel()
+	b := setupExec(t)
+	ctx := context.Background()
+	runner, err := tasks.NewScheduleRunner(tasks.ScheduleRunnerOptions{Store: b.store, Enqueuer: b.client, Logger: b.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _, err := tasks.NewScheduleRunTask("gone", "1800000000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runner.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("run of a deleted schedule: %v, want SkipRetry", err)
+	}
+	if runs, err := b.store.ScheduleRuns(ctx, "gone", 0); err != nil || len(runs) != 0 {
+		t.Errorf("runs %+v, %v; want none", runs, err)
 	}
 }
