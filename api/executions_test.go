@@ -346,6 +346,26 @@ func TestE2EInventoryBlueprintDeploy(t *testing.T) {
 		t.Errorf("filtered list %+v", exs.Items)
 	}
 
+	// One package without a blueprint.
+	p = b.do(t, http.MethodPost, "/api/v1/executions", tok, map[string]any{"package": pkgB, "servers": []string{"web1"}}).
+		mustStatus(t, http.StatusUnprocessableEntity).problem(t)
+	if errorPaths(p)["steps[0].version"] != "missing" {
+		t.Errorf("no active version: %+v", p.Errors)
+	}
+	var one struct {
+		ExecutionID string `json:"execution_id"`
+	}
+	b.do(t, http.MethodPost, "/api/v1/executions", tok, map[string]any{"package": pkgB, "version": "1", "servers": []string{"web1"},
+		"parameters": map[string]string{"Shared": "solo"}}).mustStatus(t, http.StatusAccepted).json(t, &one)
+	if evs := readSSE(t, b, "/api/v1/executions/"+one.ExecutionID+"/events", ""); len(evs) == 0 || evs[len(evs)-1].event != "end" {
+		t.Fatalf("single-package events %+v", evs)
+	}
+	var single executionJSON
+	b.do(t, http.MethodGet, "/api/v1/executions/"+one.ExecutionID, tok, nil).mustStatus(t, http.StatusOK).json(t, &single)
+	if single.Status != store.StatusSucceeded || single.BlueprintID != "" {
+		t.Errorf("single-package execution %+v", single)
+	}
+
 	// The canary never shows, in answers, the log, events or Redis.
 	for _, path := range []string{"/api/v1/credentials", "/api/v1/blueprints", "/api/v1/blueprints/" + bp.ID, "/api/v1/executions/" + dep.ExecutionID,
 		"/api/v1/executions/" + dep.ExecutionID + "/log"} {
