@@ -181,14 +181,20 @@ func enqueueRuns(ctx context.Context, enq Enqueuer, e store.Execution, runs []st
 }
 
 // Rerun runs the failed and cancelled servers of execution e again from
-// their first unfinished step, and returns the new task IDs.
+// their first unfinished step, and returns the new task IDs. While any
+// server's run has not ended (a cancel still stopping it, say), it
+// refuses with store.ErrConflict.
 func Rerun(ctx context.Context, st *store.Store, enq Enqueuer, e store.Execution) ([]string, error) {
-	e, err := st.SetCancelled(ctx, e.ID, false)
+	runs, err := st.ServerRuns(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	runs, err := st.ServerRuns(ctx, e)
-	if err != nil {
+	for _, r := range runs {
+		if !r.Final() {
+			return nil, fmt.Errorf("%w: server %s is still %s; rerun once every server's run has ended", store.ErrConflict, r.Name, r.Status)
+		}
+	}
+	if e, err = st.SetCancelled(ctx, e.ID, false); err != nil {
 		return nil, err
 	}
 	var again []store.ServerRun

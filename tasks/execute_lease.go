@@ -63,6 +63,9 @@ func hold(ctx context.Context, st *store.Store, e store.Execution, sv store.Serv
 		if time.Now().After(deadline) {
 			return nil, nil, fmt.Errorf("%w: server %s is held by another run", ErrServerBusy, sv.Name)
 		}
+		if c, err := st.Cancelled(ctx, e.ID); err == nil && c {
+			return nil, nil, ErrCancelled
+		}
 		select {
 		case <-ctx.Done():
 			return nil, nil, context.Cause(ctx)
