@@ -3,6 +3,8 @@ package bench
 import (
 	"context"
 	"log/slog"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -12,6 +14,12 @@ import (
 
 func TestDeploySuiteQuick(t *testing.T) {
 	sshdtest.Start(t, sshdtest.Options{}) // skips without sshd, fails in CI
+	if _, err := exec.LookPath("ansible-playbook"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("ansible-playbook is required in CI (.ci/run installs it): %v", err)
+		}
+		t.Skipf("ansible-playbook not installed (%v); install the ansible package to run this test", err)
+	}
 	r := testenv.RealRedis(t)
 	env := &Env{RedisAddr: r.Addr, Dir: t.TempDir(), Quick: true,
 		Log: slog.New(slog.NewTextHandler(validateLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
