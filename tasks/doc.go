@@ -36,7 +36,8 @@
 // install of a superseded activation does nothing. Installer.Sync is what
 // a joining node runs before it takes tasks; Installer.Ensure gives an
 // execution the installed trees of a version, installing what the node
-// lacks.
+// lacks. package:prune (on the node's queue) prunes the same way without
+// installing anything.
 //
 // # Schedules
 //
@@ -44,7 +45,8 @@
 // the scheduler process with the task ID sched:<schedule>:<fire time>.
 // It does the schedule's action as the schedule's owner: deploy (Deploy
 // onto the servers named, resolved at the fire) or install-sync (a
-// package:install on every live node that lacks an active version), and
+// package:install on every live node that lacks an active version, and a
+// package:prune on every live node), and
 // records the run. Activating a version creates, disabled, the schedules
 // its manifest declares (CreateDefaultSchedules).
 //

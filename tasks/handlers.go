@@ -15,6 +15,7 @@ const (
 	TypePublish         = "package:publish"
 	TypeActivateInstall = "package:activate-install"
 	TypeInstall         = "package:install"
+	TypePrune           = "package:prune"
 	TypeExecuteServer   = "execution:server"
 )
 
@@ -62,6 +63,7 @@ func Handlers(d Deps) map[string]asynq.Handler {
 		TypePublish:         publishHandler(d),
 		TypeActivateInstall: activateHandler(d),
 		TypeInstall:         installHandler(d),
+		TypePrune:           pruneHandler(d),
 		TypeScheduleRun:     scheduleHandler(d),
 	}
 	if d.Executor != nil {

@@ -201,13 +201,21 @@ func (in *Installer) record(ctx context.Context, log *slog.Logger, rec store.Nod
 	}
 }
 
-// prune removes from the cache the versions no active closure holds,
-// beyond the cache's Keep newest of each package.
+// prune prunes the cache after an install; a failure is only logged, as
+// the install itself succeeded.
 func (in *Installer) prune(ctx context.Context, log *slog.Logger) {
+	if _, err := in.Prune(ctx); err != nil {
+		log.WarnContext(ctx, "prune the install cache", "error", err)
+	}
+}
+
+// Prune removes from the node's cache the versions no active closure
+// holds, beyond the cache's Keep newest of each package, and returns what
+// it removed.
+func (in *Installer) Prune(ctx context.Context) ([]cache.Entry, error) {
 	acts, err := in.store.Activations(ctx)
 	if err != nil {
-		log.WarnContext(ctx, "prune the install cache: list activations", "error", err)
-		return
+		return nil, fmt.Errorf("tasks: prune: list activations: %w", err)
 	}
 	keep := map[string][]string{}
 	for _, a := range acts {
@@ -215,9 +223,63 @@ func (in *Installer) prune(ctx context.Context, log *slog.Logger) {
 			keep[cv.UUID] = append(keep[cv.UUID], cv.Version)
 		}
 	}
-	if _, err := in.cache.Prune(ctx, keep); err != nil {
-		log.WarnContext(ctx, "prune the install cache", "error", err)
+	removed, err := in.cache.Prune(ctx, keep)
+	if err != nil {
+		return removed, fmt.Errorf("tasks: prune the install cache: %w", err)
 	}
+	return removed, nil
+}
+
+// PrunePayload is the payload of package:prune.
+type PrunePayload struct {
+	// Node is the node whose cache is pruned.
+	Node string `json:"node"`
+}
+
+// PruneResult is what package:prune writes as its result.
+type PruneResult struct {
+	Node string `json:"node"`
+	// Removed lists the versions removed, as uuid@version.
+	Removed []string `json:"removed"`
+}
+
+// NewPruneTask returns a package:prune task for node's cache with the given
+// task ID, and the options to enqueue it with (the node's own queue).
+func NewPruneTask(node, id string) (*asynq.Task, []asynq.Option, error) {
+	if node == "" || id == "" {
+		return nil, nil, errors.New("tasks: prune task needs a node and a task ID")
+	}
+	b, err := json.Marshal(PrunePayload{Node: node})
+	if err != nil {
+		return nil, nil, fmt.Errorf("tasks: encode prune payload: %w", err)
+	}
+	return asynq.NewTask(TypePrune, b), []asynq.Option{asynq.Queue(NodeQueue(node)), asynq.TaskID(id)}, nil
+}
+
+// pruneHandler returns the package:prune handler of the node's Installer.
+func pruneHandler(d Deps) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		var p PrunePayload
+		if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Node == "" {
+			return fmt.Errorf("tasks: prune: bad payload %q: %w", t.Payload(), asynq.SkipRetry)
+		}
+		if d.Installer == nil {
+			return errors.New("tasks: prune: this worker has no install cache")
+		}
+		if p.Node != d.Installer.node {
+			return fmt.Errorf("tasks: prune for node %s reached node %s: %w", p.Node, d.Installer.node, asynq.SkipRetry)
+		}
+		removed, err := d.Installer.Prune(ctx)
+		if err != nil {
+			return err
+		}
+		res := PruneResult{Node: p.Node, Removed: []string{}}
+		for _, e := range removed {
+			res.Removed = append(res.Removed, e.UUID+"@"+e.Version)
+		}
+		LoggerFrom(ctx).InfoContext(ctx, "install cache pruned", "removed", len(removed))
+		return writeResult(t, res)
+	})
 }
 
 // SyncReport is what Sync did.

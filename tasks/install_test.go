@@ -448,3 +448,46 @@ func TestInstallRetryDelaysSpreadAndGrow(t *testing.T) {
 		prevMean = mean
 	}
 }
+
+// TestPruneTaskRemovesWhatNoActiveClosureHolds: package:prune on a node
+// removes the inactive versions beyond the cache's Keep (1), keeps what an
+// active closure holds, and runs whether or not the node missed anything.
+func TestPruneTaskRemovesWhatNoActiveClosureHolds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupFleet(t)
+	b.nodes(t, "n1")
+	in, c := b.installer(t, "n1")
+	// On-demand installs do not prune: the cache holds all three.
+	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
+		b.publish(t, pkgBase, v)
+		if _, err := b.activate(t, pkgBase, v, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.Ensure(ctx, tasks.VersionRef{UUID: pkgBase, Version: v}); err != nil {
+			t.Fatalf("install %s: %v", v, err)
+		}
+	}
+	list, _ := c.List()
+	if diff := cmp.Diff([]string{"0c@1.0.0", "0c@2.0.0", "0c@3.0.0"}, refs(list)); diff != "" {
+		t.Fatalf("cache before (-want +got):\n%s", diff)
+	}
+	h := tasks.Handlers(tasks.Deps{Store: b.store, Installer: in, Logger: b.log})[tasks.TypePrune]
+	task, opts, err := tasks.NewPruneTask("n1", "prune-1")
+	if err != nil || len(opts) != 2 {
+		t.Fatalf("NewPruneTask: %v, %v", opts, err)
+	}
+	if err := h.ProcessTask(ctx, task); err != nil {
+		t.Fatalf("prune: %v", err)
+	}
+	// 3.0.0 is active; 2.0.0 is the one inactive version Keep allows.
+	list, _ = c.List()
+	if diff := cmp.Diff([]string{"0c@2.0.0", "0c@3.0.0"}, refs(list)); diff != "" {
+		t.Errorf("cache after prune (-want +got):\n%s", diff)
+	}
+	// A prune meant for another node is refused without retry.
+	other, _, _ := tasks.NewPruneTask("n2", "prune-2")
+	if err := h.ProcessTask(ctx, other); !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("prune for another node: %v, want a SkipRetry error", err)
+	}
+}

@@ -64,7 +64,8 @@ type ScheduleRunnerOptions struct {
 //     name among those the owner sees, and deploys (Deploy); the run
 //     holds the execution and follows its status (RefreshScheduleRun).
 //   - install-sync queues a package:install on every live node that lacks
-//     an active version; installs prune old versions as they finish.
+//     an active version, and a package:prune on every live node, which
+//     removes the versions no active closure holds beyond the cache's Keep.
 //
 // A retried task does not act twice: a run that holds its execution or
 // its tasks is done, and install tasks have IDs derived from the run.
@@ -355,8 +356,25 @@ func (r *ScheduleRunner) installSync(ctx context.Context, sc store.Schedule, run
 			queued = append(queued, id)
 		}
 	}
+	// Every live node also prunes the versions no active closure holds,
+	// whether or not it missed anything.
+	for _, n := range nodes {
+		if n.Draining {
+			continue
+		}
+		id := run.TaskID + ":prune:" + n.ID
+		task, opts, err := NewPruneTask(n.ID, id)
+		if err != nil {
+			return err
+		}
+		if _, err := r.o.Enqueuer.Enqueue(ctx, sc.AccountID, task, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			errs = append(errs, fmt.Errorf("node %s: %w", n.ID, err))
+			continue
+		}
+		queued = append(queued, id)
+	}
 	if err := errors.Join(errs...); err != nil {
-		return err // retried: installs already queued keep their IDs
+		return err // retried: tasks already queued keep their IDs
 	}
 	now := time.Now().UTC()
 	run.TaskIDs, run.Status, run.FinishedAt = queued, store.StatusSucceeded, &now

@@ -130,13 +130,20 @@ func TestInstallSyncQueuesWhatNodesMiss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{store.ScheduleTaskID(sc.ID, "manual-1") + ":" + v.PackageID + ":n2"}
+	base := store.ScheduleTaskID(sc.ID, "manual-1")
+	want := []string{base + ":" + v.PackageID + ":n2", base + ":prune:n1", base + ":prune:n2"}
 	if run.Status != store.StatusSucceeded || !slices.Equal(run.TaskIDs, want) {
 		t.Errorf("run %+v, want succeeded with %v", run, want)
 	}
 	st, err := b.client.Lookup(ctx, want[0])
 	if err != nil || st.Type != tasks.TypeInstall || st.Queue != tasks.NodeQueue("n2") {
 		t.Errorf("install task %+v, %v", st, err)
+	}
+	for i, node := range []string{"n1", "n2"} {
+		st, err := b.client.Lookup(ctx, want[1+i])
+		if err != nil || st.Type != tasks.TypePrune || st.Queue != tasks.NodeQueue(node) {
+			t.Errorf("prune task of %s: %+v, %v", node, st, err)
+		}
 	}
 }
 
