@@ -131,7 +131,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	} else if p.cause != nil {
 		log.Debug("request refused", "status", p.Status, "err", err)
 	}
-	if p.Status == http.StatusUnauthorized {
+	if p.Status == http.StatusUnauthorized && c.Response().Header().Get(echo.HeaderWWWAuthenticate) == "" {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="packflow"`)
 	}
 	c.Response().Header().Set(echo.HeaderContentType, problemContentType)

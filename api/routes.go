@@ -11,6 +11,8 @@ func (s *Server) routes(e *echo.Echo) {
 	// Public: the API's own description and the manifest schema.
 	e.GET("/api/v1/openapi.json", s.serveOpenAPI)
 	e.GET("/api/v1/schema/package.manifest.xsd", s.serveManifestSchema)
+	// The queue monitor, for admins of the root account.
+	s.monitorRoutes(e)
 
 	g := e.Group("/api/v1", s.authenticate)
 	s.accountRoutes(g)
