@@ -32,17 +32,19 @@
 // the idle submit-to-start p99 to about 15ms (asynq's default: about
 // 1.4s). Measured on an idle worker against redis-server 7.0 on loopback:
 //
-//	                       queues  polls/s  EVALSHA/s  commands/s (INFO)  Redis CPU
-//	packflow default 10ms    3       ≈ 90     ≈ 270       ≈ 740            ≈ 0.35% of a core
-//	packflow default 10ms    4       ≈ 90     ≈ 360       ≈ 1,100          ≈ 0.5% of a core
-//	asynq default 1s         1       ≈ 1      ≈ 1         ≈ 6              —
+//	                       queues  polls/s  EVALSHA/s  commands/s (INFO)  Redis CPU (user+sys)
+//	packflow default 10ms    3       ≈ 90     ≈ 270       ≈ 740–830          ≈ 1.7% of a core
+//	packflow default 10ms    4       ≈ 90     ≈ 360       ≈ 1,100            ≈ 2% of a core
+//	asynq default 1s         1       ≈ 1      ≈ 1         ≈ 6                —
 //
-// (4 queues: node, publish, default and one exec:<dc> queue; about 13µs of
-// Redis CPU per EVALSHA.) Housekeeping adds a few commands a second:
-// forwarding due retries every DelayedTaskCheckInterval (1s), asynq's and
-// packflow's heartbeats (5s), the janitor. So a hundred idle workers cost
-// about half of one Redis core; fleets that large should raise
-// TaskCheckInterval (PACKFLOW_TASK_CHECK_INTERVAL): 50ms cuts the load
-// five-fold for a pickup p99 of about 75ms. make bench reports the figure
-// for the defaults ("idle Redis load per worker").
+// (4 queues: node, publish, default and one exec:<dc> queue. Inside Redis
+// an EVALSHA takes about 13µs; most of the CPU is the network I/O of the
+// polls, as Redis's own CPU counters show.) Housekeeping adds a few
+// commands a second: forwarding due retries every DelayedTaskCheckInterval
+// (1s), asynq's and packflow's heartbeats (5s), the janitor. Redis runs
+// commands on one core, so about fifty idle workers at the default would
+// keep it busy: fleets of more than about twenty workers should raise
+// TaskCheckInterval (PACKFLOW_TASK_CHECK_INTERVAL). 50ms cuts the polling
+// five-fold for a pickup p99 of about 75ms; 100ms ten-fold. make bench
+// reports the figure for the defaults ("idle Redis load per worker").
 package worker
