@@ -165,12 +165,9 @@ func (s *Store) PutBlueprint(ctx context.Context, b Blueprint) (Blueprint, error
 
 // Blueprint returns blueprint id with its secret values opened.
 func (s *Store) Blueprint(ctx context.Context, id string) (Blueprint, error) {
-	var sb storedBlueprint
-	if err := getJSON(ctx, s.rdb, s.blueprintKey(id), &sb); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Blueprint{}, fmt.Errorf("blueprint %q: %w", id, ErrNotFound)
-		}
-		return Blueprint{}, fmt.Errorf("store: get blueprint: %w", err)
+	sb, err := getRecord[storedBlueprint](ctx, s.rdb, s.blueprintKey(id), "blueprint %q", id)
+	if err != nil {
+		return Blueprint{}, err
 	}
 	return s.openBlueprint(sb)
 }

@@ -152,14 +152,7 @@ func wrapStoreErr(op string, err error) error {
 }
 
 func (s *Store) storedCredential(ctx context.Context, id string) (storedCredential, error) {
-	var c storedCredential
-	if err := getJSON(ctx, s.rdb, s.credKey(id), &c); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return c, fmt.Errorf("credential %q: %w", id, ErrNotFound)
-		}
-		return c, fmt.Errorf("store: get credential: %w", err)
-	}
-	return c, nil
+	return getRecord[storedCredential](ctx, s.rdb, s.credKey(id), "credential %q", id)
 }
 
 // Credential returns the credential with id (never its secret).

@@ -279,14 +279,7 @@ func (s *Store) ExecutionValues(ctx context.Context, id string) ([]map[string]Va
 
 // Execution returns execution id.
 func (s *Store) Execution(ctx context.Context, id string) (Execution, error) {
-	var e Execution
-	if err := getJSON(ctx, s.rdb, s.execKey(id, "rec"), &e); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return e, fmt.Errorf("execution %q: %w", id, ErrNotFound)
-		}
-		return e, fmt.Errorf("store: get execution: %w", err)
-	}
-	return e, nil
+	return getRecord[Execution](ctx, s.rdb, s.execKey(id, "rec"), "execution %q", id)
 }
 
 // ServerRuns returns the runs of execution id in the order of its

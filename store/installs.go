@@ -159,14 +159,7 @@ func (s *Store) Activate(ctx context.Context, a Activation, pending []string) (A
 // Activation returns the activation of package id, or ErrNotFound when it
 // has no active version.
 func (s *Store) Activation(ctx context.Context, id string) (Activation, error) {
-	var a Activation
-	if err := getJSON(ctx, s.rdb, s.activationKey(id), &a); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Activation{}, fmt.Errorf("activation of %q: %w", id, ErrNotFound)
-		}
-		return Activation{}, fmt.Errorf("store: activation of %s: %w", id, err)
-	}
-	return a, nil
+	return getRecord[Activation](ctx, s.rdb, s.activationKey(id), "activation of %q", id)
 }
 
 // Activations returns the activation of every package with an active

@@ -374,26 +374,12 @@ func nonNil[T any](s []T) []T {
 
 // Package returns the package with id, or ErrNotFound.
 func (s *Store) Package(ctx context.Context, id string) (Package, error) {
-	var p Package
-	if err := getJSON(ctx, s.rdb, s.packageKey(id), &p); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Package{}, fmt.Errorf("package %q: %w", id, ErrNotFound)
-		}
-		return Package{}, fmt.Errorf("store: package %s: %w", id, err)
-	}
-	return p, nil
+	return getRecord[Package](ctx, s.rdb, s.packageKey(id), "package %q", id)
 }
 
 // Version returns one version of a package, or ErrNotFound.
 func (s *Store) Version(ctx context.Context, id, version string) (Version, error) {
-	var v Version
-	if err := getJSON(ctx, s.rdb, s.versionKey(id, version), &v); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Version{}, fmt.Errorf("version %s of %q: %w", version, id, ErrNotFound)
-		}
-		return Version{}, fmt.Errorf("store: version %s of %s: %w", version, id, err)
-	}
-	return v, nil
+	return getRecord[Version](ctx, s.rdb, s.versionKey(id, version), "version %s of %q", version, id)
 }
 
 // Versions returns the version strings of a package, lowest first (see

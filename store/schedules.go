@@ -296,14 +296,7 @@ func (s *Store) SetScheduleEnabled(ctx context.Context, id string, enabled bool,
 }
 
 func (s *Store) storedSchedule(ctx context.Context, id string) (storedSchedule, error) {
-	var rec storedSchedule
-	if err := getJSON(ctx, s.rdb, s.schedKey(id), &rec); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return rec, fmt.Errorf("schedule %q: %w", id, ErrNotFound)
-		}
-		return rec, fmt.Errorf("store: get schedule: %w", err)
-	}
-	return rec, nil
+	return getRecord[storedSchedule](ctx, s.rdb, s.schedKey(id), "schedule %q", id)
 }
 
 // ScheduleSealed returns schedule id without its secret values, for

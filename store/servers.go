@@ -199,14 +199,7 @@ func (s *Store) putServer(ctx context.Context, sv Server, old *Server) error {
 
 // Server returns the server with id, or ErrNotFound.
 func (s *Store) Server(ctx context.Context, id string) (Server, error) {
-	var sv Server
-	if err := getJSON(ctx, s.rdb, s.serverKey(id), &sv); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return sv, fmt.Errorf("server %q: %w", id, ErrNotFound)
-		}
-		return sv, fmt.Errorf("store: get server: %w", err)
-	}
-	return sv, nil
+	return getRecord[Server](ctx, s.rdb, s.serverKey(id), "server %q", id)
 }
 
 // Servers returns every server, ordered by ID.

@@ -132,6 +132,21 @@ func getJSON(ctx context.Context, c redis.Cmdable, key string, v any) error {
 	return nil
 }
 
+// getRecord reads the JSON record at key. A missing key is ErrNotFound
+// naming the record (what and args, formatted only on error); any other
+// failure is wrapped as a store error.
+func getRecord[T any](ctx context.Context, c redis.Cmdable, key, what string, args ...any) (T, error) {
+	var v T
+	if err := getJSON(ctx, c, key, &v); err != nil {
+		name := fmt.Sprintf(what, args...)
+		if errors.Is(err, ErrNotFound) {
+			return v, fmt.Errorf("%s: %w", name, ErrNotFound)
+		}
+		return v, fmt.Errorf("store: get %s: %w", name, err)
+	}
+	return v, nil
+}
+
 // CreateUpload records u, which must carry its ID, account and blob key.
 // An ID in use gives ErrConflict. The status is set to pending.
 func (s *Store) CreateUpload(ctx context.Context, u Upload) (Upload, error) {
@@ -183,14 +198,7 @@ func emptyProblems(p []Problem) []Problem {
 
 // Upload returns the upload with id, or ErrNotFound.
 func (s *Store) Upload(ctx context.Context, id string) (Upload, error) {
-	var u Upload
-	if err := getJSON(ctx, s.rdb, s.uploadKey(id), &u); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return Upload{}, fmt.Errorf("upload %q: %w", id, ErrNotFound)
-		}
-		return Upload{}, fmt.Errorf("store: upload %s: %w", id, err)
-	}
-	return u, nil
+	return getRecord[Upload](ctx, s.rdb, s.uploadKey(id), "upload %q", id)
 }
 
 // updateUpload applies fn to the upload in a transaction. fn returns an
