@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
@@ -48,16 +47,12 @@ func openSchedulerDeps(cfg Config, log *slog.Logger) (*deps, error) {
 }
 
 func runSchedulerCommand(ctx context.Context, e env, args []string) error {
-	cfg, err := parseProcessFlags(e, "scheduler", "Usage: packflow scheduler [flags]\n\n"+
+	cfg, log, err := parseServiceFlags(e, "scheduler", "Usage: packflow scheduler [flags]\n\n"+
 		"Fires schedules into tasks. Run as many replicas as you like: each fire is enqueued once.",
-		schedulerSettings(), nil, args)
+		schedulerSettings(), args)
 	if err != nil {
 		return err
 	}
-	if cfg.RedisURL == "" {
-		return usageError{errors.New("PACKFLOW_REDIS_URL (or -redis-url) is required")}
-	}
-	log := newLogger(cfg, e.stderr)
 	d, err := openSchedulerDeps(cfg, log)
 	if err != nil {
 		return err

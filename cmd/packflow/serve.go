@@ -273,15 +273,25 @@ func parseProcessFlags(e env, name, usage string, settings []string, defaults ma
 	return cfg, nil
 }
 
+// parseServiceFlags parses the flags of a process that needs a shared
+// Redis (api, worker, scheduler: only dev embeds one) and returns its
+// configuration and logger.
+func parseServiceFlags(e env, name, usage string, settings, args []string) (Config, *slog.Logger, error) {
+	cfg, err := parseProcessFlags(e, name, usage, settings, nil, args)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	if cfg.RedisURL == "" {
+		return Config{}, nil, usageError{errors.New("PACKFLOW_REDIS_URL (or -redis-url) is required")}
+	}
+	return cfg, newLogger(cfg, e.stderr), nil
+}
+
 func runAPICommand(ctx context.Context, e env, args []string) error {
-	cfg, err := parseProcessFlags(e, "api", "Usage: packflow api [flags]\n\nServes the HTTP API.", apiSettings(), nil, args)
+	cfg, log, err := parseServiceFlags(e, "api", "Usage: packflow api [flags]\n\nServes the HTTP API.", apiSettings(), args)
 	if err != nil {
 		return err
 	}
-	if cfg.RedisURL == "" {
-		return usageError{errors.New("PACKFLOW_REDIS_URL (or -redis-url) is required")}
-	}
-	log := newLogger(cfg, e.stderr)
 	d, err := openDeps(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -295,14 +305,10 @@ func runAPICommand(ctx context.Context, e env, args []string) error {
 }
 
 func runWorkerCommand(ctx context.Context, e env, args []string) error {
-	cfg, err := parseProcessFlags(e, "worker", "Usage: packflow worker [flags]\n\nRuns tasks as a worker node.", workerSettings(), nil, args)
+	cfg, log, err := parseServiceFlags(e, "worker", "Usage: packflow worker [flags]\n\nRuns tasks as a worker node.", workerSettings(), args)
 	if err != nil {
 		return err
 	}
-	if cfg.RedisURL == "" {
-		return usageError{errors.New("PACKFLOW_REDIS_URL (or -redis-url) is required")}
-	}
-	log := newLogger(cfg, e.stderr)
 	d, err := openDeps(ctx, cfg, log)
 	if err != nil {
 		return err
