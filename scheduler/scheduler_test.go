@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/packflow/packflow/blob"
+	"github.com/packflow/packflow/internal/pkgtest"
 	"github.com/packflow/packflow/internal/secretbox"
 	"github.com/packflow/packflow/internal/testenv"
 	"github.com/packflow/packflow/store"
@@ -301,29 +301,10 @@ func (b *bundle) publish(t *testing.T) store.Version {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range []struct {
-		name, body string
-		mode       uint32
-	}{{"package.manifest", manifestXML, 0o644}, {"install.sh", "#!/bin/sh\necho \"$1\"\n", 0o755}} {
-		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
-		h.SetMode(0o644)
-		if f.mode == 0o755 {
-			h.SetMode(0o755)
-		}
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(f.body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	info, err := bs.Put(ctx, blob.UploadKey("up1"), bytes.NewReader(buf.Bytes()))
+	archive := pkgtest.Zip(t,
+		pkgtest.File{Name: "package.manifest", Body: manifestXML, Mode: 0o644},
+		pkgtest.File{Name: "install.sh", Body: "#!/bin/sh\necho \"$1\"\n", Mode: 0o755})
+	info, err := bs.Put(ctx, blob.UploadKey("up1"), bytes.NewReader(archive))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package tasks_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/packflow/packflow/blob"
+	"github.com/packflow/packflow/internal/pkgtest"
 	"github.com/packflow/packflow/internal/secretbox"
 	"github.com/packflow/packflow/internal/testenv"
 	"github.com/packflow/packflow/remote/ssh"
@@ -67,25 +67,14 @@ type file struct {
 func (b *execBundle) publish(t *testing.T, manifestXML string, files ...file) store.Version {
 	t.Helper()
 	ctx := context.Background()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range append([]file{{"package.manifest", manifestXML, 0o644}}, files...) {
-		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
-		h.SetMode(f.mode)
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(f.body)); err != nil {
-			t.Fatal(err)
-		}
+	entries := []pkgtest.File{{Name: "package.manifest", Body: manifestXML, Mode: 0o644}}
+	for _, f := range files {
+		entries = append(entries, pkgtest.File{Name: f.name, Body: f.body, Mode: f.mode})
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	archive := pkgtest.Zip(t, entries...)
 	b.n++
 	id := fmt.Sprintf("up%d", b.n)
-	info, err := b.blob.Put(ctx, blob.UploadKey(id), bytes.NewReader(buf.Bytes()))
+	info, err := b.blob.Put(ctx, blob.UploadKey(id), bytes.NewReader(archive))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,10 @@
 package tasks_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,6 +17,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/packflow/packflow/blob"
+	"github.com/packflow/packflow/internal/pkgtest"
 	"github.com/packflow/packflow/internal/testenv"
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
@@ -57,30 +56,10 @@ func testManifest(uuid, name, version, mode string) string {
 // testZip packs a manifest with the scripts it names.
 func testZip(t testing.TB, manifestXML string) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, f := range []struct {
-		name, body string
-		mode       fs.FileMode
-	}{
-		{"package.manifest", manifestXML, 0o644},
-		{"install.sh", "#!/bin/sh\necho ok\n", 0o755},
-		{"install.cmd", "@echo ok\r\n", 0o644},
-	} {
-		h := &zip.FileHeader{Name: f.name, Method: zip.Deflate}
-		h.SetMode(f.mode)
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(f.body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return pkgtest.Zip(t,
+		pkgtest.File{Name: "package.manifest", Body: manifestXML, Mode: 0o644},
+		pkgtest.File{Name: "install.sh", Body: "#!/bin/sh\necho ok\n", Mode: 0o755},
+		pkgtest.File{Name: "install.cmd", Body: "@echo ok\r\n", Mode: 0o644})
 }
 
 type publishBundle struct {
