@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,24 +19,34 @@ import (
 
 // Files dev keeps in its data dir when it generates them.
 const (
-	adminTokenFile = "admin.token"
-	secretKeyFile  = "secret.key"
+	adminTokenFile    = "admin.token"
+	secretKeyFile     = "secret.key"
+	redisPasswordFile = "redis.password"
 )
 
 // embeddedRedis is a miniredis on loopback whose clock advances every
-// second, so that keys with a TTL expire as in Redis.
+// second, so that keys with a TTL expire as in Redis. It requires a
+// password: any local user can reach a loopback port, and the records it
+// holds are every account's.
 type embeddedRedis struct {
-	mr   *miniredis.Miniredis
-	stop chan struct{}
-	wg   sync.WaitGroup
+	mr       *miniredis.Miniredis
+	password string
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
-func startEmbeddedRedis() (*embeddedRedis, error) {
+// startEmbeddedRedis starts the embedded Redis on a free loopback port,
+// refusing every command until a client authenticates with password.
+func startEmbeddedRedis(password string) (*embeddedRedis, error) {
+	if password == "" {
+		return nil, errors.New("embedded redis: a password is required")
+	}
 	mr := miniredis.NewMiniRedis()
+	mr.RequireAuth(password)
 	if err := mr.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("embedded redis: %w", err)
 	}
-	r := &embeddedRedis{mr: mr, stop: make(chan struct{})}
+	r := &embeddedRedis{mr: mr, password: password, stop: make(chan struct{})}
 	r.wg.Go(func() {
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
@@ -51,7 +62,12 @@ func startEmbeddedRedis() (*embeddedRedis, error) {
 	return r, nil
 }
 
-func (r *embeddedRedis) url() string { return "redis://" + r.mr.Addr() + "/0" }
+// url is the address of the embedded Redis with its password, for the
+// in-process api, worker and scheduler.
+func (r *embeddedRedis) url() string {
+	u := url.URL{Scheme: "redis", User: url.UserPassword("", r.password), Host: r.mr.Addr(), Path: "/0"}
+	return u.String()
+}
 
 func (r *embeddedRedis) close() {
 	close(r.stop)
@@ -83,6 +99,8 @@ func persistedSecret(path string, gen func() (string, error)) (secret string, ge
 
 func newAdminToken() (string, error) { return "pf_admin_" + rand.Text() + rand.Text(), nil }
 
+func newRedisPassword() (string, error) { return rand.Text() + rand.Text(), nil }
+
 func newSecretKey() (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -94,7 +112,8 @@ func newSecretKey() (string, error) {
 func runDevCommand(ctx context.Context, e env, args []string) error {
 	cfg, err := parseProcessFlags(e, "dev", "Usage: packflow dev [flags]\n\n"+
 		"Runs the api, a worker and a scheduler in one process. Without PACKFLOW_REDIS_URL it embeds a Redis\n"+
-		"(in memory: records last as long as the process). Without PACKFLOW_ADMIN_TOKEN it\n"+
+		"(in memory: records last as long as the process), protected by a password kept in\n"+
+		"<data dir>/redis.password. Without PACKFLOW_ADMIN_TOKEN it\n"+
 		"generates an admin token, prints it and keeps it in <data dir>/admin.token.",
 		devSettings(), map[string]string{"allow-local": "true"}, args)
 	if err != nil {
@@ -124,13 +143,18 @@ func runDevCommand(ctx context.Context, e env, args []string) error {
 	}
 
 	if cfg.RedisURL == "" {
-		r, err := startEmbeddedRedis()
+		pwPath := filepath.Join(cfg.DataDir, redisPasswordFile)
+		password, _, err := persistedSecret(pwPath, newRedisPassword)
+		if err != nil {
+			return fmt.Errorf("embedded redis password: %w", err)
+		}
+		r, err := startEmbeddedRedis(password)
 		if err != nil {
 			return err
 		}
 		defer r.close()
 		cfg.RedisURL = r.url()
-		log.Info("embedded redis started (in memory)", "addr", r.mr.Addr())
+		log.Info("embedded redis started (in memory, password in "+pwPath+")", "addr", r.mr.Addr())
 	}
 
 	d, err := openDeps(ctx, cfg, log)

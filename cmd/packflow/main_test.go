@@ -130,7 +130,7 @@ func TestDevEmbedded(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(data)) != token {
 		t.Errorf("token file holds %q (%v), printed %q", data, err, token)
 	}
-	for _, f := range []string{adminTokenFile, secretKeyFile} {
+	for _, f := range []string{adminTokenFile, secretKeyFile, redisPasswordFile} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, mode %v; want 0600", f, err, fi.Mode().Perm())
 		}
