@@ -1,8 +1,9 @@
-// Package testenv gives tests the real parts they need: a real Redis (from
-// PACKFLOW_TEST_REDIS_URL) on a database of their own, or an embedded
-// miniredis for unit tests. A test that needs a real part skips with a
-// message when it is missing, except under CI=true, where it fails: CI
-// never passes by skipping.
+// Package testenv gives tests the real parts they need: a real Redis on a
+// database of their own, or an embedded miniredis for unit tests. The real
+// Redis is the one PACKFLOW_TEST_REDIS_URL names or, when that is unset, a
+// redis-server from PATH that the test binary starts for itself. A test that
+// needs a real part skips with a message when it is missing, except under
+// CI=true, where it fails: CI never passes by skipping.
 package testenv
 
 import (
@@ -51,16 +52,20 @@ type Redis struct {
 	DB int
 }
 
-// RealRedis leases a database of the real redis-server named by
-// PACKFLOW_TEST_REDIS_URL for the duration of t, flushed before use. Leases
-// are Redis keys in database 0, so test binaries running in parallel never
-// share a database. Start the server with enough databases (.ci/run uses
+// RealRedis leases a database of a real redis-server for the duration of t,
+// flushed before use: the server PACKFLOW_TEST_REDIS_URL names, or else one
+// this test binary starts from PATH (see ownRedis). Leases are Redis keys in
+// database 0, so test binaries running in parallel never share a database.
+// Start a server of your own with enough databases (.ci/run uses
 // --databases 256).
 func RealRedis(t testing.TB) *Redis {
 	t.Helper()
 	raw := os.Getenv(RedisURLEnv)
 	if raw == "" {
-		Require(t, RedisURLEnv+" is not set: integration tests need a real redis-server")
+		var err error
+		if raw, err = ownRedis(); err != nil {
+			Require(t, fmt.Sprintf("integration tests need a real redis-server: set %s or put redis-server on PATH (%v)", RedisURLEnv, err))
+		}
 	}
 	opts, err := redisconn.Parse(raw)
 	if err != nil {
