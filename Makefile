@@ -1,5 +1,6 @@
 # packflow — run `make help` for the targets.
 GO        ?= go
+SHELL     := bash
 BIN       := bin/packflow
 PKGS      := ./...
 FUZZTIME  ?= 10s
@@ -21,9 +22,9 @@ run: ## Start the whole platform on the embedded default (packflow dev).
 	$(GO) run ./cmd/packflow dev
 
 .PHONY: test
-test: ## go vet + all tests under -race (integration tests need PACKFLOW_TEST_REDIS_URL; see .ci/run).
+test: ## go vet + all tests under -race, with a count of passed, failed and skipped tests at the end.
 	$(GO) vet $(PKGS)
-	$(GO) test -race -timeout 15m $(PKGS)
+	set -o pipefail; $(GO) test -race -json -timeout 15m $(PKGS) | $(GO) run ./scripts/testreport
 
 .PHONY: lint
 lint: ## go vet, staticcheck and golangci-lint (.golangci.yml).

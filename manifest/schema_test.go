@@ -3,10 +3,13 @@ package manifest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/packflow/packflow/internal/testenv"
 )
 
 // xsdDecidable lists the error rules an XML Schema can decide. For every
@@ -46,7 +49,7 @@ func requireTool(t *testing.T, name string) string {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%s is required in CI (Debian: libxml2-utils): %v", name, err)
 		}
-		t.Skipf("%s not installed (Debian: libxml2-utils): %v", name, err)
+		testenv.Require(t, fmt.Sprintf("%s not installed (Debian: libxml2-utils): %v", name, err))
 	}
 	return p
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -18,7 +19,7 @@ func TestDeploySuiteQuick(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("ansible-playbook is required in CI (.ci/run installs it): %v", err)
 		}
-		t.Skipf("ansible-playbook not installed (%v); install the ansible package to run this test", err)
+		testenv.Require(t, fmt.Sprintf("ansible-playbook not installed (%v); install the ansible package to run this test", err))
 	}
 	r := testenv.RealRedis(t)
 	env := &Env{RedisAddr: r.Addr, Dir: t.TempDir(), Quick: true,

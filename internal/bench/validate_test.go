@@ -2,11 +2,14 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/packflow/packflow/internal/testenv"
 )
 
 func TestValidateSuiteQuick(t *testing.T) {
@@ -15,7 +18,7 @@ func TestValidateSuiteQuick(t *testing.T) {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("unzip is required in CI: %v", err)
 		}
-		t.Skipf("unzip not installed: %v", err)
+		testenv.Require(t, fmt.Sprintf("unzip not installed (%v); install the unzip package to run this test", err))
 	}
 	env := &Env{Dir: t.TempDir(), Quick: true, Log: slog.New(slog.NewTextHandler(validateLogWriter{t}, nil))}
 	suite := ValidateSuite()

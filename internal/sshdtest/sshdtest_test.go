@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/packflow/packflow/internal/testenv"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -77,7 +78,7 @@ func TestFleetSpansProcesses(t *testing.T) {
 func TestOpenSSHClient(t *testing.T) {
 	sshBin, err := exec.LookPath("ssh")
 	if err != nil {
-		t.Skip("ssh client not installed")
+		testenv.Require(t, "ssh client not installed; install openssh-client to run this test")
 	}
 	s := Start(t, Options{})
 	host, port, _ := strings.Cut(s.Addr(0), ":")

@@ -540,7 +540,7 @@ func (s *suite) testUploadTree(t *testing.T) {
 
 func (s *suite) testUploadModes(t *testing.T) {
 	if !s.d.Modes {
-		t.Skipf("the %s dialect has no Unix modes (Dialect.Modes is false): uploads cannot keep them", s.d.Name)
+		t.Skipf("by design: the %s dialect has no Unix modes (Dialect.Modes is false): uploads cannot keep them", s.d.Name)
 	}
 	c := s.comm(t)
 	tree := testTree()
@@ -662,7 +662,7 @@ func (s *suite) testReboot(t *testing.T) {
 			t.Errorf("Reboot = %v, want remote.ErrUnsupported", err)
 		}
 	default:
-		t.Skip("reboot is not possible against this host")
+		t.Skip("by design: reboot is not possible against this host")
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // so in a file and waits to be killed.
 func TestHelperInstallAndHang(t *testing.T) {
 	if os.Getenv("PACKFLOW_CACHE_CRASH_HELPER") != "1" {
-		t.Skip("run by TestCrashMidInstall")
+		t.Skip("by design: run by TestCrashMidInstall as a child process")
 	}
 	wd, err := os.Getwd() // the parent's scratch directory
 	if err != nil {
