@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/packflow/packflow/scheduler/spec"
 )
 
 // MaxNameLength is the longest package name, in characters.
@@ -120,14 +122,17 @@ func (w walker) schedules(n *node, path string) []Schedule {
 			w.rep.errorf(p, k.line, RuleScheduleSpec,
 				"<Schedule> needs exactly one of Cron (e.g. Cron=\"0 2 * * *\") and Every (e.g. Every=\"6h\")")
 		case hasCron:
-			if err := CheckCron(s.Cron); err != nil {
-				w.rep.errorf(p+"/@Cron", k.line, RuleScheduleCron, "Cron %q: %v; use five fields: minute hour day-of-month month day-of-week", s.Cron, err)
+			if err := spec.CheckCron(s.Cron); err != nil {
+				w.rep.errorf(p+"/@Cron", k.line, RuleScheduleCron,
+					"Cron %q is refused by the scheduler: %v; use five fields (minute hour day-of-month month day-of-week, days of the week 0-6) or @daily and the like", s.Cron, err)
 			}
 		default:
 			if d, ok := parseTimeout(s.Every); !ok {
 				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEvery, "Every %q is not a duration; write e.g. \"15m\" or \"6h\"", s.Every)
 			} else if d < MinScheduleEvery {
 				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEveryRange, "Every %q is shorter than %s; schedule less often", s.Every, MinScheduleEvery)
+			} else if err := spec.CheckEvery(d); err != nil {
+				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEveryRange, "Every %q is refused by the scheduler: %v", s.Every, err)
 			}
 		}
 		out = append(out, s)

@@ -123,9 +123,14 @@
 //     and rejects them, so authors catch typos early. Namespaced attributes
 //     (xmlns, xsi:…) are ignored.
 //   - Timeout is a Go duration ("90s", "1h30m") greater than zero; absent
-//     means the platform's configured default. Schedules use a five-field
-//     cron expression (or @daily and the like) or an Every duration of at
-//     least one minute, never both.
+//     means the platform's configured default. Schedules use a cron
+//     expression or an Every duration of at least one minute, never both,
+//     checked by the scheduler's own checker (scheduler/spec), so that a
+//     schedule a manifest declares is one the scheduler fires: days of the
+//     week are 0-6 ("7" is refused), and an expression that never fires
+//     ("0 0 31 2 *") is refused. scheduler/spec imports nothing of
+//     packflow's, so manifest still depends on no package that could
+//     depend on it; a test keeps it that way.
 //   - Requires constraints follow npm's syntax (see ParseConstraint); a
 //     package may not require itself or the same package twice.
 //   - The manifest is at most 1 MiB; UTF-16 manifests and other declared
