@@ -143,9 +143,11 @@ func checkZip(ctx context.Context, r io.ReaderAt, size int64, t *tree) (*Package
 			t.setManifest(keep.Bytes())
 		}
 	}
-	pkg := &Package{Files: t.files, Size: size}
-	pkg.Manifest = t.finish()
-	return pkg, nil
+	m, err := t.finish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Package{Files: t.files, Size: size, Manifest: m}, nil
 }
 
 // entryAllowed applies the type rules: no links, devices, encryption or
