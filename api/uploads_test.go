@@ -301,7 +301,7 @@ func TestPublishRequest(t *testing.T) {
 		t.Errorf("422 lacks %v: %+v", want, p.Errors)
 	}
 	b.do(t, http.MethodPost, path, b.token, map[string]any{"category": "script", "os": "linux", "visibility": "private", "colour": "red"}).
-		mustStatus(t, http.StatusBadRequest).problem(t)
+		mustStatus(t, http.StatusUnprocessableEntity).problem(t)
 
 	body := map[string]any{"category": "script", "os": "linux", "os_versions": []string{"debian-12"}, "visibility": "shared"}
 	viewer := b.mintToken(t, store.RootAccountID, "vic", store.RoleViewer).Token
