@@ -113,7 +113,7 @@ func (s *Server) listExecutions(c echo.Context) error {
 		errs = append(errs, FieldError{Path: "status", Rule: ruleInvalid, Message: "status is queued, running, succeeded, failed or cancelled"})
 	}
 	if len(errs) > 0 {
-		return validationProblem(errs)
+		return queryProblem(errs)
 	}
 	all, err := s.store.Executions(ctx)
 	if err != nil {

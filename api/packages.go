@@ -140,7 +140,7 @@ func (s *Server) listPackages(c echo.Context) error {
 		errs = append(errs, FieldError{Path: "q", Rule: "max_length", Message: fmt.Sprintf("q has at most %d characters", maxQueryLength)})
 	}
 	if len(errs) > 0 {
-		return validationProblem(errs)
+		return queryProblem(errs)
 	}
 	ctx := c.Request().Context()
 	view, err := s.libraryView(ctx, principalFrom(c))

@@ -135,6 +135,8 @@ type Server struct {
 	store   *store.Store
 	echo    *echo.Echo
 	openapi []byte
+	// query holds the query parameters each route takes, from openapi.
+	query   map[string][]string
 	metrics *httpMetrics
 
 	mu      sync.Mutex
@@ -154,7 +156,11 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	s := &Server{opts: opts, store: opts.Store, openapi: doc}
+	query, err := queryParams(doc)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &Server{opts: opts, store: opts.Store, openapi: doc, query: query}
 	s.metrics, err = newHTTPMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("api: register metrics: %w", err)

@@ -272,7 +272,7 @@ func (s *Server) listUploads(c echo.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		return validationProblem(errs)
+		return queryProblem(errs)
 	}
 	ctx := c.Request().Context()
 	accounts, err := s.visibleAccounts(ctx, principalFrom(c))
@@ -305,7 +305,7 @@ func storeCursor(pr pageRequest) string {
 }
 
 func badCursor() error {
-	return validationProblem([]FieldError{{Path: "cursor", Rule: "cursor",
+	return queryProblem([]FieldError{{Path: "cursor", Rule: "cursor",
 		Message: "cursor must be a next_cursor returned by an earlier page"}})
 }
 

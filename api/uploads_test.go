@@ -360,5 +360,5 @@ func TestUploadsOfOtherAccountsAreHidden(t *testing.T) {
 	if len(list.Items) != 0 {
 		t.Errorf("another account lists %+v", list.Items)
 	}
-	b.do(t, http.MethodGet, "/api/v1/uploads?status=pending,bogus", acmeTok, nil).mustStatus(t, http.StatusUnprocessableEntity)
+	b.do(t, http.MethodGet, "/api/v1/uploads?status=pending,bogus", acmeTok, nil).mustStatus(t, http.StatusBadRequest)
 }
