@@ -48,6 +48,8 @@ func (s *Server) createAccount(c echo.Context) error {
 	var errs []FieldError
 	if req.Name == "" {
 		errs = append(errs, FieldError{Path: "name", Rule: "required", Message: "name is required"})
+	} else if msg := store.CheckAccountName(req.Name); msg != "" {
+		errs = append(errs, FieldError{Path: "name", Rule: "format", Message: msg})
 	}
 	if req.Vendor && p.AccountID != store.RootAccountID {
 		errs = append(errs, FieldError{Path: "vendor", Rule: "root-only",

@@ -105,6 +105,13 @@ func (s *Server) checkBlueprint(c echo.Context, req blueprintRequest) ([]store.B
 	if len(req.Description) > 4000 {
 		errs = append(errs, FieldError{Path: "description", Rule: ruleInvalid, Message: "a description has at most 4000 characters"})
 	}
+	if len(req.Steps) > store.MaxBlueprintSteps {
+		// The steps are not resolved one by one: that is the cost the
+		// bound avoids.
+		errs = append(errs, FieldError{Path: "steps", Rule: ruleInvalid, Message: fmt.Sprintf(
+			"a blueprint has at most %d steps, not %d; split it into several blueprints", store.MaxBlueprintSteps, len(req.Steps))})
+		return nil, validationProblem(errs)
+	}
 	canUse, err := s.packageUse(c)
 	if err != nil {
 		return nil, err
