@@ -76,7 +76,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	case errors.Is(err, store.ErrConflict):
 		return newProblem(http.StatusConflict, "", "an account named "+req.Name+" exists already").withCause(err)
 	case errors.Is(err, store.ErrInvalid):
-		return validationProblem([]FieldError{{Path: "name", Rule: "format", Message: err.Error()}})
+		return validationProblem([]FieldError{{Path: "name", Rule: "format", Message: publicText(err.Error())}})
 	case err != nil:
 		return err
 	}

@@ -51,6 +51,7 @@ func toExecutionJSON(e store.Execution, runs []store.ServerRun) executionJSON {
 	if runs == nil {
 		runs = []store.ServerRun{}
 	}
+	runs = publicRuns(runs)
 	return executionJSON{ID: e.ID, Account: e.AccountID, BlueprintID: e.BlueprintID, User: e.User,
 		Status: store.ExecutionStatus(runs), Steps: e.Steps, Servers: runs, Cancelled: e.Cancelled, CreatedAt: e.CreatedAt}
 }

@@ -251,7 +251,7 @@ func (s *Server) getVersion(c echo.Context) error {
 		PackageID: v.PackageID, Version: v.Version, Active: v.Version == p.ActiveVersion,
 		Manifest: v.Manifest, Parameters: []manifest.Field{}, Files: nonNil(v.Files), Requires: nonNil(v.Requires),
 		SHA256: v.SHA256, Size: v.Size, PublishedAt: v.PublishedAt.UTC(), PublishedBy: v.PublishedBy,
-		UploadID: v.UploadID, Warnings: nonNilProblems(v.Warnings),
+		UploadID: v.UploadID, Warnings: publicProblems(v.Warnings),
 	}
 	var m manifest.Manifest
 	if err := json.Unmarshal(v.Manifest, &m); err == nil {

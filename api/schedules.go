@@ -140,7 +140,7 @@ func specOf(sc store.Schedule) spec.Spec {
 
 func toScheduleRunJSON(r store.ScheduleRun) scheduleRunJSON {
 	return scheduleRunJSON{Key: r.Key, Trigger: r.Trigger, Time: r.ScheduledAt, FiredAt: r.FiredAt, Outcome: r.Status,
-		TaskID: r.TaskID, ExecutionID: r.ExecutionID, TaskIDs: r.TaskIDs, Missed: r.Missed, Error: r.Error, FinishedAt: r.FinishedAt}
+		TaskID: r.TaskID, ExecutionID: r.ExecutionID, TaskIDs: r.TaskIDs, Missed: r.Missed, Error: publicText(r.Error), FinishedAt: r.FinishedAt}
 }
 
 // checkSchedule validates req into sc (the caller's account and user are

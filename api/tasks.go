@@ -39,6 +39,7 @@ func (s *Server) getTask(c echo.Context) error {
 	if err := s.mustSee(c, st.AccountID, "task"); err != nil {
 		return err
 	}
+	st.LastError = publicText(st.LastError)
 	return c.JSON(http.StatusOK, st)
 }
 

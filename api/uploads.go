@@ -70,16 +70,9 @@ func toUploadJSON(u store.Upload) uploadJSON {
 	return uploadJSON{
 		ID: u.ID, AccountID: u.AccountID, Status: u.Status, SHA256: u.SHA256, Size: u.Size,
 		Filename: u.Filename, CreatedAt: u.CreatedAt.UTC(), CreatedBy: u.CreatedBy, UpdatedAt: u.UpdatedAt.UTC(),
-		Errors: nonNilProblems(u.Errors), Warnings: nonNilProblems(u.Warnings),
+		Errors: publicProblems(u.Errors), Warnings: publicProblems(u.Warnings),
 		PackageID: u.PackageID, Version: u.Version, TaskID: u.TaskID, Publish: u.Publish,
 	}
-}
-
-func nonNilProblems(p []store.Problem) []store.Problem {
-	if p == nil {
-		return []store.Problem{}
-	}
-	return p
 }
 
 func (s *Server) blobStore() (BlobStore, error) {
