@@ -48,6 +48,8 @@ func (s *Server) createAccount(c echo.Context) error {
 	var errs []FieldError
 	if req.Name == "" {
 		errs = append(errs, FieldError{Path: "name", Rule: "required", Message: "name is required"})
+	} else if msg := store.CheckAccountName(req.Name); msg != "" {
+		errs = append(errs, FieldError{Path: "name", Rule: "format", Message: msg})
 	}
 	if req.Vendor && p.AccountID != store.RootAccountID {
 		errs = append(errs, FieldError{Path: "vendor", Rule: "root-only",
@@ -74,7 +76,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	case errors.Is(err, store.ErrConflict):
 		return newProblem(http.StatusConflict, "", "an account named "+req.Name+" exists already").withCause(err)
 	case errors.Is(err, store.ErrInvalid):
-		return validationProblem([]FieldError{{Path: "name", Rule: "format", Message: err.Error()}})
+		return validationProblem([]FieldError{{Path: "name", Rule: "format", Message: publicText(err.Error())}})
 	case err != nil:
 		return err
 	}

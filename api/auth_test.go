@@ -198,7 +198,7 @@ func TestAccountValidation(t *testing.T) {
 	}{
 		{"empty name", map[string]any{"name": ""}, http.StatusUnprocessableEntity, []string{"name"}},
 		{"every problem at once", map[string]any{"parent": "nope"}, http.StatusUnprocessableEntity, []string{"name", "parent"}},
-		{"unknown field", map[string]any{"name": "a", "colour": "red"}, http.StatusBadRequest, nil},
+		{"unknown field", map[string]any{"name": "a", "colour": "red"}, http.StatusUnprocessableEntity, []string{"colour"}},
 		{"wrong type", map[string]any{"name": 7}, http.StatusUnprocessableEntity, []string{"name"}},
 		{"name taken, any case", map[string]any{"name": "taken"}, http.StatusConflict, nil},
 		{"malformed", []byte(`{"name":`), http.StatusBadRequest, nil},

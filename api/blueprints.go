@@ -96,14 +96,23 @@ func toFieldErrors(ps []tasks.Problem) []FieldError {
 }
 
 // checkBlueprint validates req and returns its steps for the store, with
-// password parameters marked secret, or a 422 with every problem.
-func (s *Server) checkBlueprint(c echo.Context, req blueprintRequest) ([]store.BlueprintStep, error) {
+// password parameters marked secret, or a 422 with every problem. kept[i]
+// names the parameters of step i whose stored password an edit keeps
+// (keepMasked); each must still be a password.
+func (s *Server) checkBlueprint(c echo.Context, req blueprintRequest, kept [][]string) ([]store.BlueprintStep, error) {
 	var errs []FieldError
 	if msg := store.CheckName(req.Name); msg != "" {
 		errs = append(errs, FieldError{Path: "name", Rule: ruleFor(req.Name == ""), Message: msg})
 	}
 	if len(req.Description) > 4000 {
 		errs = append(errs, FieldError{Path: "description", Rule: ruleInvalid, Message: "a description has at most 4000 characters"})
+	}
+	if len(req.Steps) > store.MaxBlueprintSteps {
+		// The steps are not resolved one by one: that is the cost the
+		// bound avoids.
+		errs = append(errs, FieldError{Path: "steps", Rule: ruleInvalid, Message: fmt.Sprintf(
+			"a blueprint has at most %d steps, not %d; split it into several blueprints", store.MaxBlueprintSteps, len(req.Steps))})
+		return nil, validationProblem(errs)
 	}
 	canUse, err := s.packageUse(c)
 	if err != nil {
@@ -157,6 +166,20 @@ func (s *Server) checkBlueprint(c echo.Context, req blueprintRequest) ([]store.B
 			}
 		}
 	}
+	reported := map[string]bool{}
+	for _, e := range errs {
+		reported[e.Path] = true
+	}
+	for i := range kept {
+		if i >= len(out) {
+			continue
+		}
+		for _, e := range keptNotSecret(fmt.Sprintf("steps[%d].parameters", i), kept[i], out[i].Secrets) {
+			if !reported[e.Path] {
+				errs = append(errs, e)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, validationProblem(errs)
 	}
@@ -168,7 +191,7 @@ func (s *Server) createBlueprint(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	steps, err := s.checkBlueprint(c, req)
+	steps, err := s.checkBlueprint(c, req, nil)
 	if err != nil {
 		return err
 	}
@@ -222,7 +245,8 @@ func (s *Server) getBlueprint(c echo.Context) error {
 }
 
 // putBlueprint replaces a blueprint. A password value sent back masked
-// (as GET shows it) keeps the stored value.
+// (as GET shows it) keeps the stored value, in the same step of the same
+// package, only while the parameter is still a password (else 422).
 func (s *Server) putBlueprint(c echo.Context) error {
 	old, err := s.findBlueprint(c)
 	if err != nil {
@@ -232,17 +256,14 @@ func (s *Server) putBlueprint(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	kept := make([][]string, len(req.Steps))
 	for i := range req.Steps {
 		if i >= len(old.Steps) || old.Steps[i].Package != strings.ToLower(req.Steps[i].Package) {
 			continue
 		}
-		for k, v := range req.Steps[i].Parameters {
-			if v == remote.MaskText {
-				req.Steps[i].Parameters[k] = old.Steps[i].Parameters[k]
-			}
-		}
+		kept[i] = keepMasked(req.Steps[i].Parameters, old.Steps[i].Parameters, old.Steps[i].Secrets)
 	}
-	steps, err := s.checkBlueprint(c, req)
+	steps, err := s.checkBlueprint(c, req, kept)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,17 @@
 // answer, list pagination, health and readiness, Prometheus metrics, and
 // the OpenAPI document assembled from the fragments in openapi/.
 //
+// Requests follow one set of rules, each in one place: decodeJSON checks a
+// body against its type and lists every problem at once (422; 415 for a
+// body not sent as JSON; 400 only for one that is not JSON); checkQuery
+// refuses query parameters the route's OpenAPI operation does not list,
+// and parsePage bad limits and cursors (400); findServerRef resolves a
+// server by ID or name for paths and deployments alike; keepMasked and
+// keptNotSecret decide when a masked password sent back keeps the stored
+// one. Every error answer, and the error texts of tasks, uploads, installs
+// and runs, pass through publicText: no internal prefix reaches a caller,
+// and the whole chain is logged.
+//
 // Handlers only record, validate and enqueue; everything that touches a
 // server runs as a task on a worker. The interfaces the API needs from
 // other packages (Enqueuer, TaskLookup, BlobStore) are declared here, where

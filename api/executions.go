@@ -51,6 +51,7 @@ func toExecutionJSON(e store.Execution, runs []store.ServerRun) executionJSON {
 	if runs == nil {
 		runs = []store.ServerRun{}
 	}
+	runs = publicRuns(runs)
 	return executionJSON{ID: e.ID, Account: e.AccountID, BlueprintID: e.BlueprintID, User: e.User,
 		Status: store.ExecutionStatus(runs), Steps: e.Steps, Servers: runs, Cancelled: e.Cancelled, CreatedAt: e.CreatedAt}
 }
@@ -113,7 +114,7 @@ func (s *Server) listExecutions(c echo.Context) error {
 		errs = append(errs, FieldError{Path: "status", Rule: ruleInvalid, Message: "status is queued, running, succeeded, failed or cancelled"})
 	}
 	if len(errs) > 0 {
-		return validationProblem(errs)
+		return queryProblem(errs)
 	}
 	all, err := s.store.Executions(ctx)
 	if err != nil {

@@ -241,7 +241,7 @@ func (s *Server) fleetInstalls(ctx context.Context, p store.Package) ([]nodeInst
 			Stale: n.Stale, Joining: n.Joining, Draining: n.Draining}
 		if r, ok := recs[n.ID]; ok && r.Activation == act.ID {
 			at := r.UpdatedAt.UTC()
-			it.State, it.Error, it.Attempts, it.UpdatedAt, it.TaskID = r.State, r.Error, r.Attempts, &at, r.TaskID
+			it.State, it.Error, it.Attempts, it.UpdatedAt, it.TaskID = r.State, publicText(r.Error), r.Attempts, &at, r.TaskID
 		}
 		switch it.State {
 		case store.InstallInstalled:

@@ -156,7 +156,7 @@ func TestActivateInstallReportsEveryProblem(t *testing.T) {
 	}
 	b.do(t, http.MethodPost, "/api/v1/packages/"+instLib+"/versions/9.0.0/activate-install", testAdminToken, nil).mustStatus(t, http.StatusNotFound)
 	b.do(t, http.MethodPost, "/api/v1/packages/"+instLib+"/versions/1.0.0/activate-install", testAdminToken, []byte(`{"forse":true}`)).
-		mustStatus(t, http.StatusBadRequest)
+		mustStatus(t, http.StatusUnprocessableEntity)
 	if pkg, _ := b.store.Package(context.Background(), instApp); pkg.ActiveVersion != "" {
 		t.Errorf("a refused activation made %s active", pkg.ActiveVersion)
 	}

@@ -140,7 +140,7 @@ func (s *Server) listPackages(c echo.Context) error {
 		errs = append(errs, FieldError{Path: "q", Rule: "max_length", Message: fmt.Sprintf("q has at most %d characters", maxQueryLength)})
 	}
 	if len(errs) > 0 {
-		return validationProblem(errs)
+		return queryProblem(errs)
 	}
 	ctx := c.Request().Context()
 	view, err := s.libraryView(ctx, principalFrom(c))
@@ -251,7 +251,7 @@ func (s *Server) getVersion(c echo.Context) error {
 		PackageID: v.PackageID, Version: v.Version, Active: v.Version == p.ActiveVersion,
 		Manifest: v.Manifest, Parameters: []manifest.Field{}, Files: nonNil(v.Files), Requires: nonNil(v.Requires),
 		SHA256: v.SHA256, Size: v.Size, PublishedAt: v.PublishedAt.UTC(), PublishedBy: v.PublishedBy,
-		UploadID: v.UploadID, Warnings: nonNilProblems(v.Warnings),
+		UploadID: v.UploadID, Warnings: publicProblems(v.Warnings),
 	}
 	var m manifest.Manifest
 	if err := json.Unmarshal(v.Manifest, &m); err == nil {

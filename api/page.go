@@ -35,7 +35,7 @@ type page[T any] struct {
 }
 
 // parsePage reads ?limit= (default 50, at most 500) and ?cursor= (opaque,
-// from a previous page's next_cursor). Bad values give 422 naming them.
+// from a previous page's next_cursor). Bad values give 400 naming them.
 func parsePage(c echo.Context) (pageRequest, error) {
 	req := pageRequest{Limit: defaultPageLimit}
 	var errs []FieldError
@@ -58,7 +58,7 @@ func parsePage(c echo.Context) (pageRequest, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return pageRequest{}, validationProblem(errs)
+		return pageRequest{}, queryProblem(errs)
 	}
 	return req, nil
 }

@@ -79,8 +79,8 @@ func TestParsePage(t *testing.T) {
 			for _, e := range p.Errors {
 				paths = append(paths, e.Path)
 			}
-			if p.Status != http.StatusUnprocessableEntity || !cmp.Equal(paths, tc.bad) {
-				t.Errorf("got %d %v, want 422 %v", p.Status, paths, tc.bad)
+			if p.Status != http.StatusBadRequest || !cmp.Equal(paths, tc.bad) {
+				t.Errorf("got %d %v, want 400 %v", p.Status, paths, tc.bad)
 			}
 		})
 	}

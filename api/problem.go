@@ -109,9 +109,9 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, store.ErrNotFound):
 		return newProblem(http.StatusNotFound, "", "not found").withCause(err)
 	case errors.Is(err, store.ErrConflict):
-		return newProblem(http.StatusConflict, "", err.Error()).withCause(err)
+		return newProblem(http.StatusConflict, "", publicText(err.Error())).withCause(err)
 	case errors.Is(err, store.ErrInvalid):
-		return newProblem(http.StatusUnprocessableEntity, "", err.Error()).withCause(err)
+		return newProblem(http.StatusUnprocessableEntity, "", publicText(err.Error())).withCause(err)
 	}
 	return newProblem(http.StatusInternalServerError, "", "internal error").withCause(err)
 }
@@ -122,6 +122,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p := problemFor(err)
+	p.public()
 	if p.RequestID == "" {
 		p.RequestID = requestID(c)
 	}

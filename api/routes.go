@@ -14,7 +14,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// The queue monitor, for admins of the root account.
 	s.monitorRoutes(e)
 
-	g := e.Group("/api/v1", s.authenticate)
+	g := e.Group("/api/v1", s.authenticate, s.checkQuery)
 	s.accountRoutes(g)
 	s.tokenRoutes(g)
 	s.opsRoutes(g)

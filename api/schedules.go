@@ -140,13 +140,14 @@ func specOf(sc store.Schedule) spec.Spec {
 
 func toScheduleRunJSON(r store.ScheduleRun) scheduleRunJSON {
 	return scheduleRunJSON{Key: r.Key, Trigger: r.Trigger, Time: r.ScheduledAt, FiredAt: r.FiredAt, Outcome: r.Status,
-		TaskID: r.TaskID, ExecutionID: r.ExecutionID, TaskIDs: r.TaskIDs, Missed: r.Missed, Error: r.Error, FinishedAt: r.FinishedAt}
+		TaskID: r.TaskID, ExecutionID: r.ExecutionID, TaskIDs: r.TaskIDs, Missed: r.Missed, Error: publicText(r.Error), FinishedAt: r.FinishedAt}
 }
 
 // checkSchedule validates req into sc (the caller's account and user are
 // set already; old is the schedule replaced, if any) and returns the
-// schedule's next fire time, or a 422 with every problem.
-func (s *Server) checkSchedule(c echo.Context, req scheduleRequest, sc *store.Schedule, old *store.Schedule) (time.Time, error) {
+// schedule's next fire time, or a 422 with every problem. kept names the
+// action parameters whose stored password an edit keeps (keepMasked).
+func (s *Server) checkSchedule(c echo.Context, req scheduleRequest, sc *store.Schedule, old *store.Schedule, kept []string) (time.Time, error) {
 	ctx := c.Request().Context()
 	var errs []FieldError
 	add := func(path, rule, msg string) { errs = append(errs, FieldError{Path: path, Rule: rule, Message: msg}) }
@@ -195,7 +196,7 @@ func (s *Server) checkSchedule(c echo.Context, req scheduleRequest, sc *store.Sc
 	default:
 		add("overlap", "enum", fmt.Sprintf("overlap %q is not skip or allow", req.Overlap))
 	}
-	actionErrs, err := s.checkAction(ctx, req.Action, sc)
+	actionErrs, err := s.checkAction(ctx, req.Action, sc, kept)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -216,8 +217,9 @@ func (s *Server) checkSchedule(c echo.Context, req scheduleRequest, sc *store.Sc
 }
 
 // checkAction validates the action into sc.Action and returns the
-// problems found, paths under "action".
-func (s *Server) checkAction(ctx context.Context, a *scheduleActionJSON, sc *store.Schedule) ([]FieldError, error) {
+// problems found, paths under "action". Each kept parameter must be a
+// password of the action's packages.
+func (s *Server) checkAction(ctx context.Context, a *scheduleActionJSON, sc *store.Schedule, kept []string) ([]FieldError, error) {
 	if a == nil {
 		return []FieldError{{Path: "action", Rule: manifest.ValueMissing, Message: `an action is required: {"kind":"deploy", "blueprint", "servers"} or {"kind":"install-sync"}`}}, nil
 	}
@@ -300,6 +302,7 @@ func (s *Server) checkAction(ctx context.Context, a *scheduleActionJSON, sc *sto
 			}
 		}
 	}
+	errs = append(errs, keptNotSecret("action.parameters", kept, sc.Action.Secrets)...)
 	return errs, nil
 }
 
@@ -334,7 +337,7 @@ func (s *Server) createSchedule(c echo.Context) error {
 	}
 	p := principalFrom(c)
 	sc := store.Schedule{AccountID: p.AccountID, User: p.UserID}
-	next, err := s.checkSchedule(c, req, &sc, nil)
+	next, err := s.checkSchedule(c, req, &sc, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -413,7 +416,9 @@ func (s *Server) getSchedule(c echo.Context) error {
 }
 
 // putSchedule replaces a schedule; the change takes effect at the
-// schedulers' next poll.
+// schedulers' next poll. As with blueprints, a password sent back masked
+// (as GET shows it) keeps the stored value while the action deploys the
+// same blueprint or package and the parameter is still a password.
 func (s *Server) putSchedule(c echo.Context) error {
 	old, err := s.findSchedule(c)
 	if err != nil {
@@ -423,8 +428,13 @@ func (s *Server) putSchedule(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	var kept []string
+	if a := req.Action; a != nil && a.Kind == old.Action.Kind && a.Blueprint == old.Action.Blueprint &&
+		strings.EqualFold(a.Package, old.Action.Package) {
+		kept = keepMasked(a.Parameters, old.Action.Parameters, old.Action.Secrets)
+	}
 	sc := old
-	next, err := s.checkSchedule(c, req, &sc, &old)
+	next, err := s.checkSchedule(c, req, &sc, &old, kept)
 	if err != nil {
 		return err
 	}

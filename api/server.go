@@ -136,6 +136,8 @@ type Server struct {
 	store   *store.Store
 	echo    *echo.Echo
 	openapi []byte
+	// query holds the query parameters each route takes, from openapi.
+	query   map[string][]string
 	metrics *httpMetrics
 	// previews keeps the check of each upload's archive (see
 	// getUploadManifest).
@@ -158,7 +160,11 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	s := &Server{opts: opts, store: opts.Store, openapi: doc, previews: manifest.NewCheckCache(0)}
+	query, err := queryParams(doc)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &Server{opts: opts, store: opts.Store, openapi: doc, query: query, previews: manifest.NewCheckCache(0)}
 	s.metrics, err = newHTTPMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("api: register metrics: %w", err)

@@ -139,17 +139,18 @@ func (s *Server) listServers(c echo.Context) error {
 	return listPage(c, vis, func(x store.Server) string { return x.ID })
 }
 
-// findServer returns server id, or 404 when it does not exist or the
-// caller may not see it.
-func (s *Server) findServer(c echo.Context, id string) (store.Server, error) {
-	sv, err := s.store.Server(c.Request().Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return sv, notFound("server")
-	}
+// findServer returns the server ref names, an ID or a name resolved as a
+// deployment resolves its servers (findServerRef), or 404 when the caller
+// sees no such server.
+func (s *Server) findServer(c echo.Context, ref string) (store.Server, error) {
+	vis, err := s.visibleServers(c)
 	if err != nil {
-		return sv, err
+		return store.Server{}, err
 	}
-	return sv, s.mustSee(c, sv.AccountID, "server")
+	if sv := findServerRef(vis, ref); sv != nil {
+		return *sv, nil
+	}
+	return store.Server{}, notFound("server")
 }
 
 func (s *Server) getServer(c echo.Context) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -39,18 +40,50 @@ func (s *Server) getTask(c echo.Context) error {
 	if err := s.mustSee(c, st.AccountID, "task"); err != nil {
 		return err
 	}
+	st.LastError = publicText(st.LastError)
 	return c.JSON(http.StatusOK, st)
 }
 
 // listNodes answers GET /nodes: the live worker nodes. Nodes serve every
-// account, so every authenticated caller may list them.
+// account, so every authenticated caller may list them; each node's
+// installed versions show only the packages the caller may see in the
+// library.
 func (s *Server) listNodes(c echo.Context) error {
-	nodes, err := s.store.Nodes(c.Request().Context())
+	ctx := c.Request().Context()
+	nodes, err := s.store.Nodes(ctx)
 	if err != nil {
 		return err
 	}
 	if nodes == nil {
 		nodes = []store.Node{}
+	}
+	view, err := s.libraryView(ctx, principalFrom(c))
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{} // package ID → visible, looked up once
+	for i, n := range nodes {
+		var shown []string
+		for _, iv := range n.Installed {
+			id, _, _ := strings.Cut(iv, "@")
+			ok, known := seen[id]
+			if !known {
+				p, err := s.store.Package(ctx, id)
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					ok = view.root // a deleted package: only the root sees its leftovers
+				case err != nil:
+					return err
+				default:
+					ok = view.sees(p)
+				}
+				seen[id] = ok
+			}
+			if ok {
+				shown = append(shown, iv)
+			}
+		}
+		nodes[i].Installed = shown
 	}
 	return listPage(c, nodes, func(n store.Node) string { return n.ID })
 }

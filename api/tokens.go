@@ -54,8 +54,8 @@ func (s *Server) createToken(c echo.Context) error {
 	var errs []FieldError
 	if req.User == "" {
 		errs = append(errs, FieldError{Path: "user", Rule: "required", Message: "user is required"})
-	} else if len(req.User) > 200 {
-		errs = append(errs, FieldError{Path: "user", Rule: "length", Message: "user must be at most 200 characters"})
+	} else if msg := store.CheckUser(req.User); msg != "" {
+		errs = append(errs, FieldError{Path: "user", Rule: "format", Message: msg})
 	}
 	if !req.Role.Valid() {
 		errs = append(errs, FieldError{Path: "role", Rule: "enum", Message: "role must be admin, publisher, operator or viewer"})

@@ -70,16 +70,9 @@ func toUploadJSON(u store.Upload) uploadJSON {
 	return uploadJSON{
 		ID: u.ID, AccountID: u.AccountID, Status: u.Status, SHA256: u.SHA256, Size: u.Size,
 		Filename: u.Filename, CreatedAt: u.CreatedAt.UTC(), CreatedBy: u.CreatedBy, UpdatedAt: u.UpdatedAt.UTC(),
-		Errors: nonNilProblems(u.Errors), Warnings: nonNilProblems(u.Warnings),
+		Errors: publicProblems(u.Errors), Warnings: publicProblems(u.Warnings),
 		PackageID: u.PackageID, Version: u.Version, TaskID: u.TaskID, Publish: u.Publish,
 	}
-}
-
-func nonNilProblems(p []store.Problem) []store.Problem {
-	if p == nil {
-		return []store.Problem{}
-	}
-	return p
 }
 
 func (s *Server) blobStore() (BlobStore, error) {
@@ -272,7 +265,7 @@ func (s *Server) listUploads(c echo.Context) error {
 		}
 	}
 	if len(errs) > 0 {
-		return validationProblem(errs)
+		return queryProblem(errs)
 	}
 	ctx := c.Request().Context()
 	accounts, err := s.visibleAccounts(ctx, principalFrom(c))
@@ -305,7 +298,7 @@ func storeCursor(pr pageRequest) string {
 }
 
 func badCursor() error {
-	return validationProblem([]FieldError{{Path: "cursor", Rule: "cursor",
+	return queryProblem([]FieldError{{Path: "cursor", Rule: "cursor",
 		Message: "cursor must be a next_cursor returned by an earlier page"}})
 }
 

@@ -301,7 +301,7 @@ func TestPublishRequest(t *testing.T) {
 		t.Errorf("422 lacks %v: %+v", want, p.Errors)
 	}
 	b.do(t, http.MethodPost, path, b.token, map[string]any{"category": "script", "os": "linux", "visibility": "private", "colour": "red"}).
-		mustStatus(t, http.StatusBadRequest).problem(t)
+		mustStatus(t, http.StatusUnprocessableEntity).problem(t)
 
 	body := map[string]any{"category": "script", "os": "linux", "os_versions": []string{"debian-12"}, "visibility": "shared"}
 	viewer := b.mintToken(t, store.RootAccountID, "vic", store.RoleViewer).Token
@@ -360,7 +360,7 @@ func TestUploadsOfOtherAccountsAreHidden(t *testing.T) {
 	if len(list.Items) != 0 {
 		t.Errorf("another account lists %+v", list.Items)
 	}
-	b.do(t, http.MethodGet, "/api/v1/uploads?status=pending,bogus", acmeTok, nil).mustStatus(t, http.StatusUnprocessableEntity)
+	b.do(t, http.MethodGet, "/api/v1/uploads?status=pending,bogus", acmeTok, nil).mustStatus(t, http.StatusBadRequest)
 }
 
 // TestUploadPreviewIsKept: an upload's archive is checked once and the

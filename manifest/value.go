@@ -145,7 +145,7 @@ func (p Parameter) optionList() string {
 	return strings.Join(vals, ", ")
 }
 
-// passwordWeakness returns why a password is too weak, or "".
+// passwordWeakness returns every rule a password breaks, or "".
 func passwordWeakness(v string) string {
 	var lower, upper, digit, other bool
 	for _, r := range v {
@@ -166,12 +166,15 @@ func passwordWeakness(v string) string {
 			classes++
 		}
 	}
-	n := utf8.RuneCountInString(v)
-	switch {
-	case n < MinPasswordLength:
-		return fmt.Sprintf("the password has %d characters; use at least %d", n, MinPasswordLength)
-	case classes < 3:
-		return "the password is too weak; mix at least three of lower case, upper case, digits and symbols"
+	var broken []string
+	if n := utf8.RuneCountInString(v); n < MinPasswordLength {
+		broken = append(broken, fmt.Sprintf("it has %d characters; use at least %d", n, MinPasswordLength))
 	}
-	return ""
+	if classes < 3 {
+		broken = append(broken, fmt.Sprintf("it mixes %d of lower case, upper case, digits and symbols; mix at least three", classes))
+	}
+	if len(broken) == 0 {
+		return ""
+	}
+	return "the password is too weak: " + strings.Join(broken, "; and ")
 }

@@ -77,6 +77,39 @@ func TestCheckValueNeverShowsPasswords(t *testing.T) {
 	}
 }
 
+// A password that breaks several rules is told every one at once, so
+// that one fix is enough.
+func TestPasswordRulesAllAtOnce(t *testing.T) {
+	t.Parallel()
+	p := Parameter{Type: TypePassword, Variable: "P"}
+	for v, want := range map[string][]string{
+		"abc":          {"use at least 8", "mix at least three"},
+		"abcdefghijk":  {"mix at least three"},
+		"Ab1!":         {"use at least 8"},
+		"Tr0ub4dor&3x": nil,
+	} {
+		err := p.CheckValue(v)
+		if want == nil {
+			if err != nil {
+				t.Errorf("CheckValue(%q) = %v", v, err)
+			}
+			continue
+		}
+		var ve *ValueError
+		if !errors.As(err, &ve) {
+			t.Fatalf("CheckValue(%q) = %v, want a ValueError", v, err)
+		}
+		for _, w := range want {
+			if !strings.Contains(ve.Message, w) {
+				t.Errorf("CheckValue(%q) = %q, lacks %q", v, ve.Message, w)
+			}
+		}
+		if len(want) == 1 && strings.Contains(ve.Message, "; and ") {
+			t.Errorf("CheckValue(%q) = %q names a rule it keeps", v, ve.Message)
+		}
+	}
+}
+
 func TestForm(t *testing.T) {
 	t.Parallel()
 	m, rep := ParseBytes([]byte(`<Manifest><Metadata><UUID>5f0c1b7e-2d3a-4c8e-9b1f-6a7d8e9f0a1b</UUID><Name>F</Name><Description>d</Description></Metadata>

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -45,15 +47,32 @@ func (s *Store) accountKidsKey(id string) string {
 }
 func (s *Store) accountsKey() string { return s.key("{acct}", "all") }
 
-// validAccountName reports why name cannot name an account, or nil.
-func validAccountName(name string) error {
-	if name == "" || len(name) > 100 {
-		return fmt.Errorf("account name must be 1 to 100 characters")
+// maxAccountName bounds an account's name, in bytes.
+const maxAccountName = 100
+
+// CheckAccountName reports why name cannot name an account, or "": it is
+// 1 to 100 bytes of UTF-8 text, not only spaces, without leading or
+// trailing spaces and without control characters (NUL, line breaks).
+func CheckAccountName(name string) string {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return "an account name is required (not only spaces)"
+	case len(name) > maxAccountName:
+		return fmt.Sprintf("an account name has at most %d characters", maxAccountName)
+	case strings.TrimSpace(name) != name:
+		return "an account name cannot start or end with spaces"
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "an account name cannot hold control characters (NUL, line breaks, tabs)"
+	case !utf8.ValidString(name):
+		return "an account name must be UTF-8 text"
 	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("account name must not contain control characters")
-		}
+	return ""
+}
+
+// validAccountName is CheckAccountName as an error.
+func validAccountName(name string) error {
+	if msg := CheckAccountName(name); msg != "" {
+		return errors.New(msg)
 	}
 	return nil
 }

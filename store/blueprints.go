@@ -15,6 +15,12 @@ import (
 // at deployment time".
 const ActiveVersion = "active"
 
+// MaxBlueprintSteps is the most steps a blueprint holds. Every step runs
+// in turn on every server of a deployment, and each is checked, resolved
+// and recorded with the execution: a bound keeps one request from
+// costing the platform without limit. Far above any real blueprint.
+const MaxBlueprintSteps = 100
+
 // BlueprintStep is one package of a blueprint, with the values the
 // designer set for its parameters.
 type BlueprintStep struct {
@@ -115,6 +121,9 @@ func (s *Store) openSteps(id string, steps []storedStep) ([]BlueprintStep, error
 func (s *Store) PutBlueprint(ctx context.Context, b Blueprint) (Blueprint, error) {
 	if msg := CheckName(b.Name); msg != "" {
 		return Blueprint{}, fmt.Errorf("%w: %s", ErrInvalid, msg)
+	}
+	if len(b.Steps) > MaxBlueprintSteps {
+		return Blueprint{}, fmt.Errorf("%w: a blueprint has at most %d steps, not %d", ErrInvalid, MaxBlueprintSteps, len(b.Steps))
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	var old *Blueprint

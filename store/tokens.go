@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -76,8 +78,8 @@ func (s *Store) CreateToken(ctx context.Context, t Token) (Token, string, error)
 	if !t.Role.Valid() {
 		return Token{}, "", fmt.Errorf("%w: unknown role %q", ErrInvalid, t.Role)
 	}
-	if t.User == "" || len(t.User) > 200 {
-		return Token{}, "", fmt.Errorf("%w: user must be 1 to 200 characters", ErrInvalid)
+	if msg := CheckUser(t.User); msg != "" {
+		return Token{}, "", fmt.Errorf("%w: %s", ErrInvalid, msg)
 	}
 	if _, err := s.Account(ctx, t.AccountID); err != nil {
 		return Token{}, "", err
@@ -90,6 +92,29 @@ func (s *Store) CreateToken(ctx context.Context, t Token) (Token, string, error)
 		return Token{}, "", err
 	}
 	return t, secret, nil
+}
+
+// MaxUserLength bounds a token's user name, in bytes.
+const MaxUserLength = 200
+
+// CheckUser reports why user cannot name the user of a token, or "": it
+// is 1 to MaxUserLength bytes of text, not only spaces, without leading
+// or trailing spaces and without control characters (NUL, line breaks),
+// since it is shown in lists and written in logs.
+func CheckUser(user string) string {
+	switch {
+	case strings.TrimSpace(user) == "":
+		return "a user is required (not only spaces)"
+	case len(user) > MaxUserLength:
+		return fmt.Sprintf("a user has at most %d characters", MaxUserLength)
+	case strings.TrimSpace(user) != user:
+		return "a user cannot start or end with spaces"
+	case strings.IndexFunc(user, unicode.IsControl) >= 0:
+		return "a user cannot hold control characters (NUL, line breaks, tabs)"
+	case !utf8.ValidString(user):
+		return "a user must be UTF-8 text"
+	}
+	return ""
 }
 
 // EnsureBootstrapToken registers secret as the admin token of the root
