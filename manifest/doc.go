@@ -95,8 +95,9 @@
 //     a valid value of the parameter (options, regex, type).
 //   - Regex is compiled as RE2; at deployment it is matched unanchored, like
 //     the original's Regex.IsMatch (anchor with ^…$ to match whole values).
-//   - Network parameter values are CIDR prefixes (or single addresses):
-//     packflow has no account networks to choose from.
+//   - A Network value is checked here as a CIDR prefix (or single address);
+//     at deployment it may instead name one of the account's networks
+//     (recorded per datacenter), which the command receives as given.
 //   - MultiSelect values are option values joined by commas, so option
 //     values of a MultiSelect cannot contain commas.
 //   - The command's first word names a file of the package when it has a
