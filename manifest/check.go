@@ -2,10 +2,13 @@ package manifest
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/packflow/packflow/scheduler/spec"
 )
 
 // MaxNameLength is the longest package name, in characters.
@@ -120,14 +123,17 @@ func (w walker) schedules(n *node, path string) []Schedule {
 			w.rep.errorf(p, k.line, RuleScheduleSpec,
 				"<Schedule> needs exactly one of Cron (e.g. Cron=\"0 2 * * *\") and Every (e.g. Every=\"6h\")")
 		case hasCron:
-			if err := CheckCron(s.Cron); err != nil {
-				w.rep.errorf(p+"/@Cron", k.line, RuleScheduleCron, "Cron %q: %v; use five fields: minute hour day-of-month month day-of-week", s.Cron, err)
+			if err := spec.CheckCron(s.Cron); err != nil {
+				w.rep.errorf(p+"/@Cron", k.line, RuleScheduleCron,
+					"Cron %q is refused by the scheduler: %v; use five fields (minute hour day-of-month month day-of-week, days of the week 0-6) or @daily and the like", s.Cron, err)
 			}
 		default:
 			if d, ok := parseTimeout(s.Every); !ok {
 				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEvery, "Every %q is not a duration; write e.g. \"15m\" or \"6h\"", s.Every)
 			} else if d < MinScheduleEvery {
 				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEveryRange, "Every %q is shorter than %s; schedule less often", s.Every, MinScheduleEvery)
+			} else if err := spec.CheckEvery(d); err != nil {
+				w.rep.errorf(p+"/@Every", k.line, RuleScheduleEveryRange, "Every %q is refused by the scheduler: %v", s.Every, err)
 			}
 		}
 		out = append(out, s)
@@ -141,8 +147,24 @@ func (w walker) parameters(n *node) []Parameter {
 	_, items := w.elems(n, path, nil, "Parameter")
 	out := make([]Parameter, 0, len(items))
 	seen := map[string]int{}
+	labels := map[string]int{}
 	for i, k := range items {
-		p := w.parameter(k, fmt.Sprintf("%s/Parameter[%d]", path, i+1), seen)
+		pp := fmt.Sprintf("%s/Parameter[%d]", path, i+1)
+		p := w.parameter(k, pp, seen)
+		if key := strings.ToLower(p.Name); key != "" {
+			if line, dup := labels[key]; dup {
+				w.rep.warnf(pp+"/@Name", k.line, RuleParamNameDuplicate,
+					"Name %q is also the Name of the parameter on line %d; forms label fields by Name, so give each parameter its own", p.Name, line)
+			} else {
+				labels[key] = k.line
+			}
+		}
+		if p.Unfilled() {
+			w.rep.warnf(pp+"/@Variable", k.line, RuleParamPlatformUnknown,
+				"%s looks like a variable the original platform filled in, but packflow fills in only %s; "+
+					"deployments must give its value (parameters.%s) or the package must set a Default",
+				p.Variable, strings.Join(systemVariables, ", "), p.Variable)
+		}
 		out = append(out, p)
 	}
 	return out
@@ -220,8 +242,8 @@ func (w walker) parameter(n *node, path string, seen map[string]int) Parameter {
 	if raw, ok := a["Default"]; ok {
 		switch {
 		case strings.TrimSpace(raw) == "":
-			w.rep.errorf(path+"/@Default", n.line, RuleParamDefaultEmpty,
-				"Default is empty; give a value or remove the attribute")
+			w.rep.warnf(path+"/@Default", n.line, RuleParamDefaultEmpty,
+				"Default is empty, so the parameter has no default (as the original platform read it); give a value or remove the attribute")
 		case typeOK && regexOK && (!p.Type.HasOptions() || len(p.Options) > 0):
 			p.Default = raw
 			if err := p.CheckValue(raw); err != nil {
@@ -352,11 +374,27 @@ func (w walker) commandVariables(m *Manifest) {
 	}
 }
 
+// commandShell warns about a Command-mode package whose command runs a
+// PowerShell script: cmd.exe opens a .ps1 with its associated program
+// (Notepad by default) instead of running it.
+func (w walker) commandShell(m *Manifest) {
+	if m.Execution.Mode != ModeCommand {
+		return
+	}
+	if prog, ok := Program(m.Execution.Command); ok && strings.EqualFold(path.Ext(prog), ".ps1") {
+		w.rep.warnf("/Manifest/Execution/Command", m.Execution.Line, RuleCommandShell,
+			"Mode Command runs the command with cmd.exe, which does not run %s as PowerShell (it opens it with the program .ps1 files are associated with); "+
+				"use Mode PowerShell, or run powershell.exe -ExecutionPolicy Bypass -File %s", prog, prog)
+	}
+}
+
+// parseBool reads an xs:boolean as the original's schema typed it: true,
+// false, 1 or 0 (packflow also ignores case).
 func parseBool(s string) (bool, bool) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true":
+	case "true", "1":
 		return true, true
-	case "false":
+	case "false", "0":
 		return false, true
 	}
 	return false, false
@@ -382,11 +420,29 @@ func typeList() string {
 	return strings.Join(names, ", ")
 }
 
-// parseGUID accepts 8-4-4-4-12 hex digits, optionally in braces, and
-// returns them in lower case without braces.
+// parseGUID accepts a GUID in the forms .NET's Guid.Parse reads (the
+// original platform parsed UUIDs with it), surrounding whitespace ignored:
+//
+//	D  0f8fad5b-d9cb-469f-a165-70867728950e
+//	N  0f8fad5bd9cb469fa16570867728950e
+//	B  {0f8fad5b-d9cb-469f-a165-70867728950e}
+//	P  (0f8fad5b-d9cb-469f-a165-70867728950e)
+//	X  {0x0f8fad5b,0xd9cb,0x469f,{0xa1,0x65,0x70,0x86,0x77,0x28,0x95,0x0e}}
+//
+// and returns it as D, in lower case.
 func parseGUID(s string) (string, bool) {
-	if len(s) == 38 && s[0] == '{' && s[37] == '}' {
+	s = strings.TrimSpace(s)
+	if len(s) == 38 && (s[0] == '{' && s[37] == '}' || s[0] == '(' && s[37] == ')') {
 		s = s[1:37]
+	}
+	switch {
+	case len(s) == 32:
+		if !allHex(s) {
+			return "", false
+		}
+		s = s[:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
+	case strings.HasPrefix(s, "{0"):
+		return parseGUIDHex(s)
 	}
 	if len(s) != 36 {
 		return "", false
@@ -405,6 +461,43 @@ func parseGUID(s string) (string, bool) {
 		}
 	}
 	return strings.ToLower(s), true
+}
+
+// parseGUIDHex reads .NET's X form: {0xAAAAAAAA,0xBBBB,0xCCCC,{0xDD,…}}
+// with eight bytes, each number of up to its width in hex digits.
+func parseGUIDHex(s string) (string, bool) {
+	s = strings.Join(strings.Fields(s), "")
+	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}}") {
+		return "", false
+	}
+	head, tail, ok := strings.Cut(s[1:len(s)-2], ",{")
+	if !ok {
+		return "", false
+	}
+	parts := append(strings.Split(head, ","), strings.Split(tail, ",")...)
+	widths := []int{8, 4, 4, 2, 2, 2, 2, 2, 2, 2, 2}
+	if len(parts) != len(widths) {
+		return "", false
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		h, ok := strings.CutPrefix(strings.ToLower(p), "0x")
+		if !ok || h == "" || len(h) > widths[i] || !allHex(h) {
+			return "", false
+		}
+		b.WriteString(strings.Repeat("0", widths[i]-len(h)) + h)
+	}
+	hex := b.String()
+	return hex[:8] + "-" + hex[8:12] + "-" + hex[12:16] + "-" + hex[16:20] + "-" + hex[20:], true
+}
+
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(c byte) bool {

@@ -49,17 +49,3 @@ func TestProgram(t *testing.T) {
 		}
 	}
 }
-
-func TestCheckCron(t *testing.T) {
-	t.Parallel()
-	for _, ok := range []string{"* * * * *", "*/15 * * * *", "0 2 * * MON-FRI", "0 0 1,15 jan-jun ?", "@daily", "@HOURLY", "5 4 * * 7"} {
-		if err := CheckCron(ok); err != nil {
-			t.Errorf("CheckCron(%q): %v", ok, err)
-		}
-	}
-	for _, bad := range []string{"", "* * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "*/0 * * * *", "5-1 * * * *", "@often", "a b c d e"} {
-		if err := CheckCron(bad); err == nil {
-			t.Errorf("CheckCron(%q) accepted", bad)
-		}
-	}
-}

@@ -84,17 +84,41 @@
 //     counted (as the XSD's token type does).
 //   - Values of enumerations and booleans (Type, Prompt, Mode, Global,
 //     Required, Persistent, RebootOnSuccess) are matched ignoring case and
-//     surrounding whitespace; booleans are only true or false. Element and
+//     surrounding whitespace; booleans are xs:boolean's true, false, 1 and
+//     0, as the original's schema typed them. Element and
 //     attribute names are case-sensitive (an unknown name is a warning that
 //     suggests the right spelling).
-//   - UUID is a GUID of 8-4-4-4-12 hex digits, optionally in braces, in any
-//     case; it is stored in lower case without braces.
+//   - UUID is a GUID in any form .NET's Guid.Parse reads (the original
+//     parsed it so): 8-4-4-4-12 hex digits, 32 digits, either of them in
+//     braces or parentheses, or {0x…,0x…,0x…,{0x…,…}}, in any case, with
+//     surrounding whitespace; it is stored as 8-4-4-4-12 in lower case.
 //   - Variable is case-sensitive, both for uniqueness and in ${Variable}
 //     references (an undeclared reference that differs only in case gets a
-//     hint). A Default that is present must not be blank and must itself be
-//     a valid value of the parameter (options, regex, type).
-//   - Regex is compiled as RE2; at deployment it is matched unanchored, like
-//     the original's Regex.IsMatch (anchor with ^…$ to match whole values).
+//     hint). A Default must be a valid value of the parameter (options,
+//     regex, type). An empty (or blank) Default means no default, with the
+//     warning parameter.default.empty: the original's schema typed Default
+//     as a plain string and published such manifests.
+//   - Regex is a .NET regular expression, as on the original platform
+//     (lookaround, backreferences and atomic groups included; a pattern .NET
+//     refuses is refused), matched unanchored like Regex.IsMatch (anchor
+//     with ^…$ to match whole values), and each match is bounded by
+//     RegexTimeout. MatchRegex is the one check every caller uses.
+//   - T3.* variables other than the system variables, declared with
+//     Prompt none and no Default (T3.BuildServerTask.GroupID and
+//     T3.BuildServerTask.Network in real manifests), were filled in by the
+//     original platform. packflow publishes them with the warning
+//     parameter.platform.unknown naming each, shows them on the form, and
+//     takes their value from the deployment's parameters; a deployment
+//     without one is refused as missing. The system variables it fills are
+//     T3.Identity.User, T3.Identity.Account, T3.Server.Name,
+//     T3.Server.IPAddress, T3.Server.Password and T3.Datacenter.
+//   - Warnings authors need: two parameters sharing a Name (the form's
+//     label) are parameter.name.duplicate; Mode Command running a .ps1 file
+//     (cmd.exe does not run it as PowerShell) is execution.command.shell.
+//   - A package.manifest that is not XML at all (JSON, JavaScript, "key:
+//     value" or plain text: other platforms use the same file name) gets one
+//     error, manifest.format, saying what the file is; the archive's
+//     executable rule is then not applied, so nothing buries it.
 //   - A Network value is checked here as a CIDR prefix (or single address);
 //     at deployment it may instead name one of the account's networks
 //     (recorded per datacenter), which the command receives as given.
@@ -124,9 +148,14 @@
 //     and rejects them, so authors catch typos early. Namespaced attributes
 //     (xmlns, xsi:…) are ignored.
 //   - Timeout is a Go duration ("90s", "1h30m") greater than zero; absent
-//     means the platform's configured default. Schedules use a five-field
-//     cron expression (or @daily and the like) or an Every duration of at
-//     least one minute, never both.
+//     means the platform's configured default. Schedules use a cron
+//     expression or an Every duration of at least one minute, never both,
+//     checked by the scheduler's own checker (scheduler/spec), so that a
+//     schedule a manifest declares is one the scheduler fires: days of the
+//     week are 0-6 ("7" is refused), and an expression that never fires
+//     ("0 0 31 2 *") is refused. scheduler/spec imports nothing of
+//     packflow's, so manifest still depends on no package that could
+//     depend on it; a test keeps it that way.
 //   - Requires constraints follow npm's syntax (see ParseConstraint); a
 //     package may not require itself or the same package twice.
 //   - The manifest is at most 1 MiB; UTF-16 manifests and other declared

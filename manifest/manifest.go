@@ -151,9 +151,25 @@ func (p Parameter) Prompted() bool { return p.Prompt != PromptNone }
 // (T3.Server.Name and the like).
 func (p Parameter) System() bool { return IsSystemVariable(p.Variable) }
 
+// Unfilled tells whether the parameter is a platform variable that packflow
+// does not fill in: a T3.* Variable other than the system variables, not
+// prompted and without a Default, such as T3.BuildServerTask.GroupID,
+// which the original platform filled from the server being built. Its
+// value is taken from the deployment's parameters, and a deployment
+// without one is refused as missing.
+func (p Parameter) Unfilled() bool {
+	return !p.System() && !p.Prompted() && p.Default == "" && len(p.Variable) > 3 && strings.EqualFold(p.Variable[:3], "T3.")
+}
+
 // Secret tells whether the value must be masked (Password parameters).
 func (p Parameter) Secret() bool { return p.Type == TypePassword }
 
+// systemVariables are the variables packflow fills in at execution time:
+// T3.Identity.User and T3.Identity.Account with the deploying user and
+// account, T3.Server.Name and T3.Server.IPAddress with the server's name
+// and address, T3.Server.Password with the password of the server's
+// credential (masked everywhere), and T3.Datacenter with the server's
+// datacenter.
 var systemVariables = []string{
 	"T3.Identity.User",
 	"T3.Identity.Account",
@@ -275,13 +291,17 @@ type Field struct {
 }
 
 // Form returns the fields a deployment (or a blueprint designer) is asked
-// for: prompted parameters in manifest order; system parameters and
-// parameters with Prompt none are left out.
+// for: prompted parameters in manifest order, and the platform variables
+// packflow does not fill in (Unfilled), which a deployment must give;
+// system parameters and other parameters with Prompt none are left out.
 func (m *Manifest) Form() []Field {
 	fields := []Field{}
 	for _, p := range m.Parameters {
-		if !p.Prompted() || p.System() {
+		if (!p.Prompted() && !p.Unfilled()) || p.System() {
 			continue
+		}
+		if p.Unfilled() && p.Hint == "" {
+			p.Hint = "filled in by the original platform; packflow needs its value"
 		}
 		f := Field{
 			Variable: p.Variable, Label: p.Name, Type: p.Type, Hint: p.Hint,

@@ -127,7 +127,11 @@ func (t *tree) finish() *Manifest {
 		mode = m.Execution.Mode
 	}
 	t.duplicates(mode.OS() == "windows")
-	t.executables(m)
+	if m != nil || !t.rep.Has(RuleManifestFormat) {
+		// A manifest of another format says all there is to say: the
+		// executable rule would only bury it.
+		t.executables(m)
+	}
 	slices.SortStableFunc(t.files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	t.rep.sort()
 	return m

@@ -80,6 +80,7 @@ func parseManifest(b []byte, rep *Report) *Manifest {
 	if n := kids["Execution"]; n != nil {
 		w.execution(n, &m.Execution)
 		w.commandVariables(m)
+		w.commandShell(m)
 	} else {
 		rep.errorf("/Manifest", root.line, RuleManifestElementMissing,
 			"<Execution> is missing; add <Execution> with <Mode> and <Command>")
@@ -120,6 +121,12 @@ func parseTree(b []byte, rep *Report) *node {
 		}
 		rep.errorf(ManifestName, line, RuleManifestEncoding,
 			"package.manifest is not valid UTF-8 at this line; save it as UTF-8 (with or without BOM)")
+		return nil
+	}
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '<' {
+		rep.errorf(ManifestName, 1, RuleManifestFormat,
+			"package.manifest is %s, not a Blueprint package.manifest (an XML document starting with <Manifest>); "+
+				"this archive is a package of another platform, or its manifest is missing", foreignKind(b))
 		return nil
 	}
 	var declared string

@@ -1,75 +1,59 @@
 package manifest
 
 import (
+	"errors"
 	"fmt"
-	"regexp"
 	"strings"
+	"time"
+
+	"github.com/dlclark/regexp2"
 )
 
-// checkRegex compiles a parameter's Regex with Go's RE2 engine and explains
-// a failure, naming the construct when the pattern uses syntax RE2 lacks.
-func checkRegex(pat string) (rule, msg string) {
-	_, err := regexp.Compile(pat)
-	if err == nil {
-		return "", ""
+// RegexTimeout bounds one match of a parameter's Regex, so that a pattern
+// that backtracks catastrophically cannot hang a worker or the API. .NET's
+// Regex.IsMatch has no bound by default; real patterns match a value in
+// microseconds.
+const RegexTimeout = 250 * time.Millisecond
+
+// ErrRegexTimeout is returned by MatchRegex when the match ran past
+// RegexTimeout.
+var ErrRegexTimeout = errors.New("the Regex took too long to match (it backtracks catastrophically); simplify the pattern")
+
+// CompileRegex compiles a parameter's Regex as the original platform did:
+// with .NET's regular expression syntax and semantics (lookaround,
+// backreferences, atomic groups and the like included). A pattern .NET
+// refuses is refused.
+func CompileRegex(pattern string) (*regexp2.Regexp, error) {
+	re, err := regexp2.Compile(pattern, regexp2.None)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: regex: %w", err)
 	}
-	if feat := unsupportedRegex(pat); feat != "" {
-		return RuleParamRegexUnsupported, fmt.Sprintf(
-			"Regex uses %s, which the RE2 engine used here does not support (no lookaround, backreferences, atomic groups or possessive quantifiers); rewrite the pattern without it", feat)
-	}
-	return RuleParamRegexSyntax, fmt.Sprintf("Regex does not compile: %s; fix the pattern", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	re.MatchTimeout = RegexTimeout
+	return re, nil
 }
 
-// unsupportedRegex names the first construct of pat that RE2 lacks, or "".
-func unsupportedRegex(pat string) string {
-	inClass := false
-	for i := 0; i < len(pat); i++ {
-		c := pat[i]
-		if c == '\\' && i+1 < len(pat) {
-			n := pat[i+1]
-			switch {
-			case inClass:
-			case '1' <= n && n <= '9':
-				return fmt.Sprintf("a backreference (\\%c)", n)
-			case n == 'k' && i+2 < len(pat) && (pat[i+2] == '<' || pat[i+2] == '\'' || pat[i+2] == '{'):
-				return "a named backreference (\\k<name>)"
-			case n == 'G':
-				return "the \\G anchor"
-			}
-			i++
-			continue
-		}
-		if inClass {
-			if c == ']' {
-				inClass = false
-			}
-			continue
-		}
-		switch c {
-		case '[':
-			inClass = true
-			if strings.HasPrefix(pat[i+1:], "]") || strings.HasPrefix(pat[i+1:], "^]") {
-				i += strings.IndexByte(pat[i+1:], ']') + 1
-			}
-		case '(':
-			rest := pat[i:]
-			for _, f := range []struct{ prefix, name string }{
-				{"(?<=", "a lookbehind (?<=…)"},
-				{"(?<!", "a negative lookbehind (?<!…)"},
-				{"(?=", "a lookahead (?=…)"},
-				{"(?!", "a negative lookahead (?!…)"},
-				{"(?>", "an atomic group (?>…)"},
-				{"(?(", "a conditional (?(…)…)"},
-			} {
-				if strings.HasPrefix(rest, f.prefix) {
-					return f.name
-				}
-			}
-		case '*', '+', '?', '}':
-			if i+1 < len(pat) && pat[i+1] == '+' {
-				return fmt.Sprintf("a possessive quantifier (%c+)", c)
-			}
-		}
+// MatchRegex tells whether value matches pattern the way the original
+// platform checked parameter values, with .NET's Regex.IsMatch: anywhere
+// in the value (anchor with ^…$ to match whole values). Every check of a
+// parameter's Regex — publish, the API, deployments — goes through it.
+// The error is a compile error or ErrRegexTimeout.
+func MatchRegex(pattern, value string) (bool, error) {
+	re, err := CompileRegex(pattern)
+	if err != nil {
+		return false, err
 	}
-	return ""
+	ok, err := re.MatchString(value)
+	if err != nil {
+		return false, fmt.Errorf("%w (limit %s)", ErrRegexTimeout, RegexTimeout)
+	}
+	return ok, nil
+}
+
+// checkRegex compiles a parameter's Regex and explains a failure.
+func checkRegex(pat string) (rule, msg string) {
+	if _, err := CompileRegex(pat); err != nil {
+		return RuleParamRegexSyntax, fmt.Sprintf("Regex does not compile as a .NET regular expression: %s; fix the pattern",
+			strings.TrimPrefix(err.Error(), "manifest: regex: "))
+	}
+	return "", ""
 }

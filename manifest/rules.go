@@ -9,6 +9,8 @@ const (
 	RuleManifestSize             = "manifest.size"              // larger than MaxManifestSize
 	RuleManifestSyntax           = "manifest.syntax"            // not well-formed XML
 	RuleManifestRoot             = "manifest.root"              // root element is not <Manifest>
+	RuleManifestFormat           = "manifest.format"            // a JSON, JavaScript or text file, not a Blueprint manifest
+	RuleManifestLimits           = "manifest.limits"            // too many elements or attributes, nested too deep
 	RuleManifestElementUnknown   = "manifest.element.unknown"   // warning
 	RuleManifestAttributeUnknown = "manifest.attribute.unknown" // warning
 	RuleManifestElementDuplicate = "manifest.element.duplicate"
@@ -39,13 +41,13 @@ const (
 	RuleParamVariableMissing   = "parameter.variable.missing"
 	RuleParamVariableFormat    = "parameter.variable.format"
 	RuleParamVariableDuplicate = "parameter.variable.duplicate"
-	RuleParamDefaultEmpty      = "parameter.default.empty"
+	RuleParamDefaultEmpty      = "parameter.default.empty" // warning: Default="" means no default
 	RuleParamDefaultInvalid    = "parameter.default.invalid"
 	RuleParamPrompt            = "parameter.prompt.value"
 	RuleParamGlobal            = "parameter.global.value"
 	RuleParamRequired          = "parameter.required.value"
 	RuleParamRegexSyntax       = "parameter.regex.syntax"
-	RuleParamRegexUnsupported  = "parameter.regex.unsupported" // lookaround, backreferences …
+	RuleParamRegexUnsupported  = "parameter.regex.unsupported" // no longer reported: Regex is .NET's, lookaround included
 	RuleParamRegexIgnored      = "parameter.regex.ignored"     // warning: Regex on a non-String type
 	RuleParamOptionMissing     = "parameter.option.missing"    // Option/MultiSelect without <Option>
 	RuleParamOptionName        = "parameter.option.name"
@@ -54,6 +56,8 @@ const (
 	RuleParamOptionComma       = "parameter.option.comma"   // MultiSelect value holding a comma
 	RuleParamOptionIgnored     = "parameter.option.ignored" // warning: <Option> on another type
 	RuleParamSystemPrompted    = "parameter.system.prompted"
+	RuleParamNameDuplicate     = "parameter.name.duplicate"   // warning: two parameters share a Name (form label)
+	RuleParamPlatformUnknown   = "parameter.platform.unknown" // warning: a T3.* variable packflow does not fill in
 
 	// Execution.
 	RuleModeMissing     = "execution.mode.missing"
@@ -62,6 +66,7 @@ const (
 	RuleCommandUnclosed = "execution.command.unclosed"
 	RuleCommandVariable = "execution.command.variable" // ${X} not declared
 	RuleCommandFile     = "execution.command.file"     // first word names a file not in the archive
+	RuleCommandShell    = "execution.command.shell"    // warning: Mode Command running a .ps1 file
 	RulePersistent      = "execution.persistent.value"
 	RuleRebootOnSuccess = "execution.rebootonsuccess.value"
 	RuleTimeoutFormat   = "execution.timeout.format"

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -52,8 +51,9 @@ func valueMessage(err error) string {
 //   - MultiSelect: option values joined by commas, each at most once.
 //   - Password: at least MinPasswordLength characters from at least three
 //     of lower case, upper case, digits and other characters.
-//   - String: matches Regex, when given (unanchored, as Regex.IsMatch in
-//     the original platform: anchor with ^…$ to match the whole value).
+//   - String: matches Regex, when given, with .NET semantics and
+//     unanchored, as Regex.IsMatch in the original platform (anchor with
+//     ^…$ to match the whole value); see MatchRegex.
 //   - Network: a CIDR prefix such as 10.0.0.0/24 (or a single address).
 //   - ServerIP: an IPv4 or IPv6 address.
 //   - Server: a server name (no control characters).
@@ -100,11 +100,13 @@ func (p Parameter) CheckValue(v string) error {
 		}
 	case TypeString:
 		if p.Regex != "" {
-			re, err := regexp.Compile(p.Regex)
-			if err != nil {
+			ok, err := MatchRegex(p.Regex, v)
+			switch {
+			case errors.Is(err, ErrRegexTimeout):
+				return fail(ValueInvalid, "the value could not be checked: %v", err)
+			case err != nil:
 				return fail(ValueInvalid, "the parameter's Regex does not compile: %v", err)
-			}
-			if !re.MatchString(v) {
+			case !ok:
 				return fail(ValueInvalid, "%q does not match %s", v, p.Regex)
 			}
 		}

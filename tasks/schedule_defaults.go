@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/packflow/packflow/manifest"
+	"github.com/packflow/packflow/scheduler/spec"
 	"github.com/packflow/packflow/store"
 )
 
@@ -21,7 +22,10 @@ func DefaultScheduleName(pkgName, name string) string { return pkgName + " / " +
 // each deploys the package's active version, onto no server yet, so the
 // owner picks servers and resumes it. A schedule of the same name already
 // there is left as it is (the owner may have changed it), so activating
-// again creates nothing twice. It returns the schedules created.
+// again creates nothing twice. A declared schedule the scheduler refuses
+// (spec.Parse; possible for versions published before the manifest used
+// the scheduler's own checker) is skipped, never stored to fail at each
+// fire. It returns the schedules created.
 func CreateDefaultSchedules(ctx context.Context, st *store.Store, packageID, version, user string) ([]store.Schedule, error) {
 	pkg, err := st.Package(ctx, packageID)
 	if err != nil {
@@ -48,6 +52,9 @@ func CreateDefaultSchedules(ctx context.Context, st *store.Store, packageID, ver
 			if sc.Every, err = time.ParseDuration(ds.Every); err != nil {
 				continue // refused at publish; not one to create
 			}
+		}
+		if _, err := spec.Parse(spec.Spec{Cron: sc.Cron, Every: sc.Every, Timezone: sc.Timezone, Anchor: sc.Anchor}); err != nil {
+			continue // the scheduler could never fire it
 		}
 		created, err := st.PutSchedule(ctx, sc, time.Time{})
 		if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalid) {

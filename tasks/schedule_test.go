@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/packflow/packflow/manifest"
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
 )
@@ -166,5 +168,54 @@ func TestScheduleRunOfDeletedSchedule(t *testing.T) {
 	}
 	if runs, err := b.store.ScheduleRuns(ctx, "gone", 0); err != nil || len(runs) != 0 {
 		t.Errorf("runs %+v, %v; want none", runs, err)
+	}
+}
+
+// TestDefaultSchedulesTheSchedulerRefusesAreNotStored: a version
+// recorded before the manifest used the scheduler's cron checker may
+// declare "0 0 * * 7"; activating it must not store a schedule that the
+// scheduler can never fire.
+func TestDefaultSchedulesTheSchedulerRefusesAreNotStored(t *testing.T) {
+	t.Parallel()
+	b := setupExec(t)
+	ctx := context.Background()
+	v := b.publish(t, scheduledManifest, file{"sync.sh", "#!/bin/sh\n", 0o755})
+	// Rewrite the stored manifest as an older packflow recorded it.
+	keys, err := b.rdb.Keys(ctx, "*version:"+v.PackageID+":"+v.Version).Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("version key: %v %v", keys, err)
+	}
+	raw, err := b.rdb.Get(ctx, keys[0]).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	var m manifest.Manifest
+	if err := json.Unmarshal(rec["manifest"], &m); err != nil {
+		t.Fatal(err)
+	}
+	m.Metadata.Schedules = []manifest.Schedule{{Name: "sunday", Cron: "0 0 * * 7"}, {Name: "never", Cron: "0 0 31 2 *"}, {Name: "nightly", Cron: "0 2 * * *"}}
+	if rec["manifest"], err = json.Marshal(m); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err = json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rdb.Set(ctx, keys[0], raw, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	created, err := tasks.CreateDefaultSchedules(ctx, b.store, v.PackageID, v.Version, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, sc := range created {
+		names = append(names, sc.Name)
+	}
+	if !slices.Equal(names, []string{"Sync Pack / nightly"}) {
+		t.Errorf("created %v, want only the schedule the scheduler accepts", names)
 	}
 }
