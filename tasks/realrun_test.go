@@ -257,4 +257,3 @@ func waitsForUnfilled(t *testing.T, m manifest.Manifest, v store.Version, rv run
 			strings.Join(missing, ", "), problems)
 	}
 }
-
