@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/packflow/packflow/internal/pkgtest"
+	"github.com/packflow/packflow/internal/winrmtest"
 	"github.com/packflow/packflow/manifest"
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
@@ -255,5 +258,135 @@ func waitsForUnfilled(t *testing.T, m manifest.Manifest, v store.Version, rv run
 	if len(missing) > 0 {
 		t.Skipf("waits for the manifest work (wip-manifest): tasks.Plan does not yet take the value of %s, T3.* platform variables the original filled (manifest.Parameter.Unfilled), from the deployment's parameters; problems %+v",
 			strings.Join(missing, ", "), problems)
+	}
+}
+
+// windowsWords splits a Windows command line into words as the target
+// shell hands them to the program: cmd.exe's programs (a .bat's %~1, a
+// C program's argv) split at spaces and tabs outside double quotes, the
+// quotes removed; PowerShell splits at whitespace outside quotes, a
+// single-quoted string is literal (” for '), a double-quoted one loses
+// its quotes (test values hold nothing PowerShell expands).
+func windowsWords(line string, powershell bool) []string {
+	words := []string{}
+	var cur strings.Builder
+	in, quote := false, byte(0)
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote == 0 && (c == ' ' || c == '\t'):
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+			}
+			in = false
+		case quote == 0 && (c == '"' || (powershell && c == '\'')):
+			quote, in = c, true
+		case quote != 0 && c == quote:
+			if c == '\'' && i+1 < len(line) && line[i+1] == '\'' {
+				cur.WriteByte('\'')
+				i++
+				continue
+			}
+			quote = 0
+		default:
+			cur.WriteByte(c)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+func TestRealManifestsRenderOnWinRM(t *testing.T) {
+	t.Parallel()
+	cases := pkgtest.RealManifests(t)
+	ctx := context.Background()
+	b := setupExec(t)
+	var mu sync.Mutex
+	var got []string // the words the last program was started with
+	record := func(_ context.Context, inv *winrmtest.Invocation) int {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(windowsWords(inv.Name, false), windowsWords(inv.Args, inv.Shell == "powershell")...)
+		if inv.Name == "&" {
+			got = got[1:]
+		}
+		return 0
+	}
+	programs := map[string]winrmtest.Program{"&": record}
+	for _, c := range cases {
+		if c.OS == "windows" {
+			prog := strings.Fields(commandOf(t, string(c.Manifest)))[0]
+			programs[`".\`+strings.ToLower(prog)+`"`] = record
+		}
+	}
+	// RebootOnSuccess packages reboot the emulated host, which comes back
+	// with a new boot time.
+	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{Programs: programs})
+	wsrv := winrmtest.New(winrmtest.Options{Handler: host, Down: host.Down, ReceiveTimeout: time.Second})
+	t.Cleanup(wsrv.Close)
+	cred, err := b.store.CreateCredential(ctx, store.Credential{AccountID: store.RootAccountID, Name: "win-admin",
+		Kind: store.CredentialPassword, Username: winrmtest.DefaultUser}, store.Secret{Secret: winrmtest.DefaultPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: cred.ID})
+	b.startWorker(t, workerOpts{})
+	const user, account = "alice", "root"
+	for _, c := range cases {
+		if c.OS != "windows" || !c.Published {
+			continue
+		}
+		t.Run(c.Name, func(t *testing.T) {
+			var files []file
+			for _, e := range c.Entries()[1:] {
+				files = append(files, file{e.Name, e.Body, e.Mode})
+			}
+			v := b.publish(t, string(c.Manifest), files...)
+			var m manifest.Manifest
+			if err := json.Unmarshal(v.Manifest, &m); err != nil {
+				t.Fatal(err)
+			}
+			powershell := m.Execution.Mode == manifest.ModePowerShell
+			rv := valuesFor(t, m, sv, user, account)
+			line := refVar.ReplaceAllStringFunc(m.Execution.Command, func(ref string) string {
+				val, ok := rv.all[ref[2:len(ref)-1]]
+				if !ok {
+					t.Fatalf("the command refers to %s, which has no value in the test", ref)
+				}
+				return val
+			})
+			want := windowsWords(strings.TrimSpace(line), powershell)
+			waitsForUnfilled(t, m, v, rv, sv, nil)
+			mu.Lock()
+			got = nil
+			mu.Unlock()
+			e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{
+				AccountID: store.RootAccountID, AccountName: account, User: user,
+				Steps:   []tasks.StepRef{{Package: v.PackageID, Version: v.Version, Parameters: rv.design}},
+				Servers: []store.Server{sv}, Visible: []store.Server{sv}, Parameters: rv.deploy,
+			})
+			if err != nil {
+				t.Fatalf("Deploy: %v", err)
+			}
+			_, runs := b.waitFinal(t, e.ID)
+			if runs[0].Status != store.StatusSucceeded {
+				t.Fatalf("run %+v", runs[0])
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("the host started %q", got)
+			if len(got) == 0 {
+				t.Fatal("the command file was not started")
+			}
+			// The program is the package's file, however the path is written.
+			gotProg := got[0][strings.LastIndexAny(got[0], `\/`)+1:]
+			if !strings.EqualFold(gotProg, want[0]) || fmt.Sprintf("%q", got[1:]) != fmt.Sprintf("%q", want[1:]) {
+				t.Errorf("the host started\n %q\nthe original's Command gives\n %q", got, want)
+			}
+		})
 	}
 }
