@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/packflow/packflow/manifest"
 	"github.com/packflow/packflow/store"
 )
 
@@ -136,6 +137,9 @@ type Server struct {
 	echo    *echo.Echo
 	openapi []byte
 	metrics *httpMetrics
+	// previews keeps the check of each upload's archive (see
+	// getUploadManifest).
+	previews *manifest.CheckCache
 
 	mu      sync.Mutex
 	httpSrv *http.Server
@@ -154,7 +158,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	s := &Server{opts: opts, store: opts.Store, openapi: doc}
+	s := &Server{opts: opts, store: opts.Store, openapi: doc, previews: manifest.NewCheckCache(0)}
 	s.metrics, err = newHTTPMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("api: register metrics: %w", err)

@@ -349,8 +349,10 @@ type previewJSON struct {
 	Warnings []manifest.Problem `json:"warnings"`
 }
 
-// getUploadManifest checks the archive now, with every package rule, and
-// shows what publishing would record.
+// getUploadManifest checks the archive with every package rule and shows
+// what publishing would record. An upload's archive never changes, so it
+// is checked once and the result kept (per API process): concurrent
+// requests share one check, which stops when every requester has gone.
 func (s *Server) getUploadManifest(c echo.Context) error {
 	u, err := s.upload(c)
 	if err != nil {
@@ -360,16 +362,21 @@ func (s *Server) getUploadManifest(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	obj, err := bs.Open(ctx, u.BlobKey)
-	if errors.Is(err, blob.ErrNotFound) {
-		return newProblem(http.StatusGone, "", "the archive of this upload is no longer stored")
+	errGone := newProblem(http.StatusGone, "", "the archive of this upload is no longer stored")
+	pkg, rep, err := s.previews.Check(c.Request().Context(), u.ID+":"+u.SHA256, func(ctx context.Context) (*manifest.Package, manifest.Report, error) {
+		obj, err := bs.Open(ctx, u.BlobKey)
+		if errors.Is(err, blob.ErrNotFound) {
+			return nil, manifest.Report{}, errGone
+		}
+		if err != nil {
+			return nil, manifest.Report{}, fmt.Errorf("open upload archive: %w", err)
+		}
+		defer func() { _ = obj.Close() }() // read-only: nothing to lose
+		return manifest.CheckArchive(ctx, obj, obj.Size(), s.archiveLimits())
+	})
+	if errors.Is(err, errGone) {
+		return errGone
 	}
-	if err != nil {
-		return fmt.Errorf("open upload archive: %w", err)
-	}
-	defer func() { _ = obj.Close() }() // read-only: nothing to lose
-	pkg, rep, err := manifest.CheckArchive(ctx, obj, obj.Size(), s.archiveLimits())
 	if err != nil {
 		return fmt.Errorf("check upload archive: %w", err)
 	}

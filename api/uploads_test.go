@@ -362,3 +362,30 @@ func TestUploadsOfOtherAccountsAreHidden(t *testing.T) {
 	}
 	b.do(t, http.MethodGet, "/api/v1/uploads?status=pending,bogus", acmeTok, nil).mustStatus(t, http.StatusUnprocessableEntity)
 }
+
+// TestUploadPreviewIsKept: an upload's archive is checked once and the
+// result kept, so a later preview does not read the archive again (here:
+// it still answers once the archive is gone).
+func TestUploadPreviewIsKept(t *testing.T) {
+	t.Parallel()
+	b := uploadSetup(t)
+	u := b.uploadZip(t, b.token, pkgZip(t, pkgManifest(testUUID, "Agent", "1.0.0", "Ssh")))
+	var first, again previewJSON
+	b.do(t, http.MethodGet, "/api/v1/uploads/"+u.ID+"/manifest", b.token, nil).mustStatus(t, http.StatusOK).json(t, &first)
+	for _, k := range b.blobKeys(t) {
+		if err := b.blob.Delete(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.do(t, http.MethodGet, "/api/v1/uploads/"+u.ID+"/manifest", b.token, nil).mustStatus(t, http.StatusOK).json(t, &again)
+	if !again.Valid || again.Manifest == nil || again.Manifest.Metadata.UUID != first.Manifest.Metadata.UUID {
+		t.Errorf("second preview = %+v, want the kept result", again)
+	}
+	other := b.uploadZip(t, b.token, pkgZip(t, pkgManifest(testUUID, "Agent", "1.0.1", "Ssh")))
+	for _, k := range b.blobKeys(t) {
+		if err := b.blob.Delete(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.do(t, http.MethodGet, "/api/v1/uploads/"+other.ID+"/manifest", b.token, nil).mustStatus(t, http.StatusGone).problem(t)
+}

@@ -93,6 +93,27 @@ func (t *ioTrap) failed() error {
 
 func checkZip(ctx context.Context, r io.ReaderAt, size int64, t *tree) (*Package, error) {
 	trap := &ioTrap{r: r, size: size}
+	// archive/zip keeps a few hundred bytes per entry of the central
+	// directory: count the entries first, from the end record and then
+	// header by header, and refuse too many before it reads them.
+	if dir, err := readZipDirectory(trap, size); err == nil {
+		if dir.Entries > uint64(t.lim.MaxEntries) {
+			t.rep.errorf("", 0, RuleArchiveEntries, "the archive declares %d entries, more than the limit of %d; remove files or bundle them",
+				dir.Entries, t.lim.MaxEntries)
+			return nil, nil
+		}
+		n, err := countDirHeaders(trap, size, dir, t.lim.MaxEntries)
+		if ioErr := trap.failed(); ioErr != nil {
+			return nil, fmt.Errorf("manifest: read archive: %w", ioErr)
+		}
+		if err == nil && n > t.lim.MaxEntries {
+			t.rep.errorf("", 0, RuleArchiveEntries, "the archive's directory lists more than %d entries (its end record says %d); remove files or bundle them",
+				t.lim.MaxEntries, dir.Entries)
+			return nil, nil
+		}
+	} else if ioErr := trap.failed(); ioErr != nil {
+		return nil, fmt.Errorf("manifest: read archive: %w", ioErr)
+	}
 	zr, err := zip.NewReader(trap, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
 		if ioErr := trap.failed(); ioErr != nil {
@@ -143,9 +164,11 @@ func checkZip(ctx context.Context, r io.ReaderAt, size int64, t *tree) (*Package
 			t.setManifest(keep.Bytes())
 		}
 	}
-	pkg := &Package{Files: t.files, Size: size}
-	pkg.Manifest = t.finish()
-	return pkg, nil
+	m, err := t.finish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Package{Files: t.files, Size: size, Manifest: m}, nil
 }
 
 // entryAllowed applies the type rules: no links, devices, encryption or

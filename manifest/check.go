@@ -352,25 +352,35 @@ func (w walker) commandVariables(m *Manifest) {
 	if err != nil {
 		w.rep.errorf(path, line, RuleCommandUnclosed, "%v; close it with } or remove the $", err)
 	}
+	w.wk.add(len(segs) + len(m.Parameters))
+	declared := make(map[string]bool, len(m.Parameters))
+	folded := make(map[string]string, len(m.Parameters))
+	for _, p := range m.Parameters {
+		declared[p.Variable] = true
+		folded[strings.ToLower(p.Variable)] = p.Variable
+	}
+	const maxReported = 50
 	reported := map[string]bool{}
+	undeclared := 0
 	for _, s := range segs {
-		if !s.IsVariable() || reported[s.Variable] {
+		if !s.IsVariable() || reported[s.Variable] || declared[s.Variable] {
 			continue
 		}
 		reported[s.Variable] = true
-		if _, ok := m.Parameter(s.Variable); ok {
+		if undeclared++; undeclared > maxReported {
 			continue
 		}
 		hint := "declare a <Parameter Variable=\"" + s.Variable + "\"> or fix the name"
-		for _, p := range m.Parameters {
-			if strings.EqualFold(p.Variable, s.Variable) {
-				hint = "variables are case-sensitive: did you mean ${" + p.Variable + "}?"
-			}
+		if v, ok := folded[strings.ToLower(s.Variable)]; ok {
+			hint = "variables are case-sensitive: did you mean ${" + v + "}?"
 		}
 		if s.Variable == "" {
 			hint = "put a declared Variable between the braces"
 		}
 		w.rep.errorf(path, line, RuleCommandVariable, "${%s} is not a declared parameter; %s", s.Variable, hint)
+	}
+	if undeclared > maxReported {
+		w.rep.errorf(path, line, RuleCommandVariable, "and %d more undeclared ${…} references; declare them or fix the command", undeclared-maxReported)
 	}
 }
 

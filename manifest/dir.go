@@ -76,9 +76,11 @@ func CheckDir(ctx context.Context, dir string, limits Limits) (*Package, Report,
 	if walkErr != nil {
 		return nil, Report{}, fmt.Errorf("manifest: check %s: %w", dir, walkErr)
 	}
-	pkg := &Package{Files: t.files, Size: total}
-	pkg.Manifest = t.finish()
-	return pkg, t.rep, nil
+	m, err := t.finish(ctx)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	return &Package{Files: t.files, Size: total, Manifest: m}, t.rep, nil
 }
 
 func readLimited(root *os.Root, name string, n int64) ([]byte, error) {

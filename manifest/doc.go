@@ -23,7 +23,9 @@
 //	Pack / PackFile          zip a directory: manifest first, modes kept
 //	Schema                   the XSD (served at /api/v1/schema/…)
 //	ParseCommand, Program    a command's ${Variable} segments, its file
+//	CheckCache               one check per unchanging archive (previews)
 //	Parameter.CheckValue     a deployment value against its parameter
+//	MatchRegex               a value against a parameter's Regex (.NET)
 //	Manifest.Form            the fields a deployment asks for
 //	ParseVersion, ParseConstraint
 //
@@ -158,6 +160,12 @@
 //     depend on it; a test keeps it that way.
 //   - Requires constraints follow npm's syntax (see ParseConstraint); a
 //     package may not require itself or the same package twice.
-//   - The manifest is at most 1 MiB; UTF-16 manifests and other declared
+//   - The manifest is at most 1 MiB, 5,000 elements nested at most 32
+//     deep, 64 attributes on one element and 10,000 in all
+//     (manifest.limits); parsing is linear in its input and stops soon
+//     after its context ends. UTF-16 manifests and other declared
 //     encodings are refused with a message asking for UTF-8.
+//   - An archive's entries are counted from its end of central directory
+//     record (and then its directory headers, without keeping them) before
+//     archive/zip reads the directory, so too many entries cost no memory.
 package manifest

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"context"
 	"io/fs"
 	"path"
 	"slices"
@@ -106,12 +107,16 @@ func (t *tree) setManifest(b []byte) {
 }
 
 // finish parses the manifest and applies the rules that need the whole
-// tree: duplicates, executables and the command's file.
-func (t *tree) finish() *Manifest {
+// tree: duplicates, executables and the command's file. The error is ctx's,
+// when it ended during the parse.
+func (t *tree) finish(ctx context.Context) (*Manifest, error) {
 	var m *Manifest
 	switch {
 	case t.haveManifest:
-		m = parseManifest(t.manifest, &t.rep)
+		wk := newWork(ctx)
+		if m = parseManifest(wk, t.manifest, &t.rep); wk.err != nil {
+			return nil, wk.err
+		}
 	case t.nested != "":
 		t.rep.errorf(t.nested, 0, RuleManifestNested,
 			"package.manifest is inside the folder %s/, not at the root of the zip; zip the folder's contents, not the folder", path.Dir(t.nested))
@@ -134,7 +139,7 @@ func (t *tree) finish() *Manifest {
 	}
 	slices.SortStableFunc(t.files, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
 	t.rep.sort()
-	return m
+	return m, nil
 }
 
 func (t *tree) duplicates(fold bool) {

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -14,11 +15,45 @@ import (
 const MaxManifestSize = 1 << 20
 
 // Limits on the shape of the XML tree, so hostile input cannot make the
-// parser allocate without bound.
+// parser allocate or report without bound. Real manifests have a few dozen
+// elements of at most ten attributes.
 const (
-	maxDepth = 32
-	maxNodes = 20000
+	maxDepth             = 32
+	maxElements          = 5000
+	maxElementAttributes = 64
+	maxAttributes        = 10000
 )
+
+// checkEvery is how many steps of work a parse does between looks at its
+// context.
+const checkEvery = 1024
+
+// work counts the steps of one parse (a token, an attribute, a child
+// element, a command segment), so that tests can tell the parse is linear
+// in its input, and looks at the context every checkEvery steps, so that a
+// parse stops soon after its caller gave up.
+type work struct {
+	ctx   context.Context
+	steps int
+	next  int
+	err   error
+}
+
+func newWork(ctx context.Context) *work { return &work{ctx: ctx, next: checkEvery} }
+
+// add counts n steps and tells whether the parse may go on.
+func (w *work) add(n int) bool {
+	w.steps += n
+	if w.steps >= w.next {
+		w.next = w.steps + checkEvery
+		if w.err == nil {
+			if err := w.ctx.Err(); err != nil {
+				w.err = fmt.Errorf("manifest: parse %s: %w", ManifestName, err)
+			}
+		}
+	}
+	return w.err == nil
+}
 
 // Parse reads a package.manifest and validates it on its own (rules that
 // need the archive, such as the command's file being present, are applied by
@@ -38,7 +73,7 @@ func Parse(r io.Reader) (*Manifest, Report, error) {
 // ParseBytes is Parse on a manifest already in memory.
 func ParseBytes(b []byte) (*Manifest, Report) {
 	var rep Report
-	m := parseManifest(b, &rep)
+	m := parseManifest(newWork(context.Background()), b, &rep)
 	rep.sort()
 	return m, rep
 }
@@ -54,8 +89,11 @@ type node struct {
 
 func (n *node) trimmed() string { return strings.TrimSpace(string(n.text)) }
 
-func parseManifest(b []byte, rep *Report) *Manifest {
-	root := parseTree(b, rep)
+// parseManifest parses and checks b; it stops early when wk's context
+// ends, leaving wk.err set (the caller then returns that error, not the
+// report).
+func parseManifest(wk *work, b []byte, rep *Report) *Manifest {
+	root := parseTree(wk, b, rep)
 	if root == nil {
 		return nil
 	}
@@ -64,7 +102,7 @@ func parseManifest(b []byte, rep *Report) *Manifest {
 			"the root element is <%s>; a package.manifest starts with <Manifest> and holds <Metadata>, <Parameters> and <Execution>", root.name)
 		return nil
 	}
-	w := walker{rep: rep}
+	w := walker{rep: rep, wk: wk}
 	m := &Manifest{Parameters: []Parameter{}}
 	w.attrs(root, "/Manifest")
 	kids, _ := w.elems(root, "/Manifest", []string{"Metadata", "Parameters", "Execution"}, "")
@@ -95,7 +133,7 @@ func parseManifest(b []byte, rep *Report) *Manifest {
 }
 
 // parseTree decodes b into a tree, reporting encoding and syntax problems.
-func parseTree(b []byte, rep *Report) *node {
+func parseTree(wk *work, b []byte, rep *Report) *node {
 	if len(b) > MaxManifestSize {
 		rep.errorf(ManifestName, 0, RuleManifestSize,
 			"package.manifest is larger than %d bytes; it should hold only metadata, parameters and the command", MaxManifestSize)
@@ -141,11 +179,14 @@ func parseTree(b []byte, rep *Report) *node {
 		return nil, errors.New("unsupported encoding")
 	}
 	var (
-		root  *node
-		stack []*node
-		count int
+		root          *node
+		stack         []*node
+		count, nattrs int
 	)
 	for {
+		if !wk.add(1) {
+			return nil
+		}
 		line, _ := d.InputPos()
 		tok, err := d.Token()
 		if errors.Is(err, io.EOF) {
@@ -168,9 +209,26 @@ func parseTree(b []byte, rep *Report) *node {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			count++
-			if len(stack) >= maxDepth || count > maxNodes {
-				rep.errorf(ManifestName, line, RuleManifestSyntax,
-					"package.manifest nests too deep or has too many elements; a manifest needs at most a few levels")
+			nattrs += len(t.Attr)
+			if !wk.add(len(t.Attr)) {
+				return nil
+			}
+			switch {
+			case len(stack) >= maxDepth:
+				rep.errorf(ManifestName, line, RuleManifestLimits,
+					"package.manifest nests elements more than %d deep; a manifest needs at most a few levels", maxDepth)
+				return nil
+			case count > maxElements:
+				rep.errorf(ManifestName, line, RuleManifestLimits,
+					"package.manifest has more than %d elements; a manifest needs a few dozen", maxElements)
+				return nil
+			case len(t.Attr) > maxElementAttributes:
+				rep.errorf(ManifestName, line, RuleManifestLimits,
+					"<%s> has %d attributes, more than %d; a manifest's elements need at most ten", t.Name.Local, len(t.Attr), maxElementAttributes)
+				return nil
+			case nattrs > maxAttributes:
+				rep.errorf(ManifestName, line, RuleManifestLimits,
+					"package.manifest has more than %d attributes; a manifest needs a few hundred at most", maxAttributes)
 				return nil
 			}
 			if root != nil && len(stack) == 0 {
@@ -218,16 +276,18 @@ func xmlMessage(err error) string {
 	return err.Error()
 }
 
+// duplicateAttr returns the name of an attribute given twice, or "", in
+// time linear in the number of attributes.
 func duplicateAttr(attrs []xml.Attr) string {
-	for i, a := range attrs {
-		for _, b := range attrs[:i] {
-			if a.Name == b.Name {
-				if a.Name.Space != "" {
-					return a.Name.Space + ":" + a.Name.Local
-				}
-				return a.Name.Local
+	seen := make(map[xml.Name]struct{}, len(attrs))
+	for _, a := range attrs {
+		if _, dup := seen[a.Name]; dup {
+			if a.Name.Space != "" {
+				return a.Name.Space + ":" + a.Name.Local
 			}
+			return a.Name.Local
 		}
+		seen[a.Name] = struct{}{}
 	}
 	return ""
 }
@@ -235,11 +295,13 @@ func duplicateAttr(attrs []xml.Attr) string {
 // walker turns the tree into typed structs, reporting as it goes.
 type walker struct {
 	rep *Report
+	wk  *work
 }
 
 // attrs returns n's attributes by name, warning about names not in known.
 // Namespaced attributes (xmlns, xsi:…) are left alone.
 func (w walker) attrs(n *node, path string, known ...string) map[string]string {
+	w.wk.add(len(n.attrs))
 	out := make(map[string]string, len(n.attrs))
 	for _, a := range n.attrs {
 		if a.Name.Space != "" || a.Name.Local == "xmlns" {
@@ -258,6 +320,7 @@ func (w walker) attrs(n *node, path string, known ...string) map[string]string {
 // elems sorts n's children into the single-occurrence ones (by name) and the
 // repeated ones (named multi), reporting duplicates and unknown elements.
 func (w walker) elems(n *node, path string, single []string, multi string) (map[string]*node, []*node) {
+	w.wk.add(len(n.kids))
 	one := make(map[string]*node, len(single))
 	var many []*node
 	for _, k := range n.kids {

@@ -72,13 +72,23 @@ func Plan(req PlanRequest) ([]map[string]store.Value, []Problem) {
 				continue
 			}
 			v, path, fromDeploy := "", fmt.Sprintf("steps[%d].parameters.%s", i, p.Variable), false
-			if dv, ok := req.Parameters[p.Variable]; ok && p.Prompted() {
+			// A platform variable packflow does not fill in takes the
+			// deployment's value like a prompted one (never dropped).
+			if dv, ok := req.Parameters[p.Variable]; ok && (p.Prompted() || p.Unfilled()) {
 				v, path, fromDeploy = dv, "parameters."+p.Variable, true
 			} else if sv, ok := st.Parameters[p.Variable]; ok {
 				v = sv
 			}
 			if v == "" {
 				v = p.Default
+			}
+			if v == "" && p.Unfilled() && p.Required {
+				path = "parameters." + p.Variable
+				if !reported[path] {
+					add(path, manifest.ValueMissing, fmt.Sprintf("%s was filled in by the original platform; packflow does not fill it, so give its value in parameters", p.Variable))
+					reported[path] = true
+				}
+				continue
 			}
 			if v == "" && p.Prompted() && p.Prompt != manifest.PromptDesign {
 				// Asked for at deployment: a missing value is reported

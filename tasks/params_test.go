@@ -128,3 +128,29 @@ func TestMergeFormGlobalOnceSystemHidden(t *testing.T) {
 		t.Errorf("form (-want +got):\n%s", diff)
 	}
 }
+
+// TestPlanPlatformVariables: a T3.* variable packflow does not fill in
+// (declared Prompt="false", as real manifests declare
+// T3.BuildServerTask.GroupID) takes the deployment's value, and a
+// deployment without one is told which value is missing and why.
+func TestPlanPlatformVariables(t *testing.T) {
+	t.Parallel()
+	m := planManifest(
+		manifest.Parameter{Variable: "T3.BuildServerTask.GroupID", Type: manifest.TypeString, Required: true, Prompt: manifest.PromptNone},
+		manifest.Parameter{Variable: "T3.Identity.User", Type: manifest.TypeString, Required: true, Prompt: manifest.PromptNone},
+	)
+	target := []store.Server{{Name: "web1", Address: "10.0.0.8", OS: "linux"}}
+	values, problems := tasks.Plan(tasks.PlanRequest{Steps: []tasks.PlanStep{{Manifest: m}},
+		Parameters: map[string]string{"T3.BuildServerTask.GroupID": "g-42"}, Servers: target})
+	if len(problems) != 0 {
+		t.Fatalf("problems: %+v", problems)
+	}
+	if got := values[0]["T3.BuildServerTask.GroupID"].Text; got != "g-42" {
+		t.Errorf("value %q, want the deployment's g-42", got)
+	}
+	_, problems = tasks.Plan(tasks.PlanRequest{Steps: []tasks.PlanStep{{Manifest: m}, {Manifest: m}}, Servers: target})
+	if len(problems) != 1 || problems[0].Path != "parameters.T3.BuildServerTask.GroupID" || problems[0].Rule != manifest.ValueMissing ||
+		!contains(problems[0].Message, "original platform") {
+		t.Errorf("problems %+v, want one: the platform variable is missing", problems)
+	}
+}
