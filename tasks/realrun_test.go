@@ -202,7 +202,6 @@ func TestRealManifestsRunOnSSH(t *testing.T) {
 				t.Fatalf("the reference model runs %q, the manifest names %q", wantProg, prog)
 			}
 			step := tasks.StepRef{Package: v.PackageID, Version: v.Version, Parameters: rv.design}
-			waitsForUnfilled(t, m, v, rv, sv, nets)
 			e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{
 				AccountID: store.RootAccountID, AccountName: account, User: user,
 				Steps: []tasks.StepRef{step}, Servers: []store.Server{sv}, Visible: []store.Server{sv}, Networks: nets,
@@ -241,24 +240,6 @@ func commandOf(t *testing.T, manifestXML string) string {
 		t.Fatal("no <Command>")
 	}
 	return strings.TrimSpace(m[1])
-}
-
-// waitsForUnfilled skips a case whose T3.* platform variables (which the
-// original filled) packflow does not yet take from the deployment.
-func waitsForUnfilled(t *testing.T, m manifest.Manifest, v store.Version, rv runValues, sv store.Server, nets []store.Network) {
-	t.Helper()
-	values, problems := tasks.Plan(tasks.PlanRequest{Steps: []tasks.PlanStep{{Version: v, Manifest: m, Parameters: rv.design}},
-		Parameters: rv.deploy, Servers: []store.Server{sv}, Visible: []store.Server{sv}, Networks: nets})
-	var missing []string
-	for _, p := range m.Parameters {
-		if p.Unfilled() && (len(values) == 0 || values[0][p.Variable].Text != rv.all[p.Variable]) {
-			missing = append(missing, p.Variable)
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("waits for the manifest work (wip-manifest): tasks.Plan does not yet take the value of %s, T3.* platform variables the original filled (manifest.Parameter.Unfilled), from the deployment's parameters; problems %+v",
-			strings.Join(missing, ", "), problems)
-	}
 }
 
 // windowsWords splits a Windows command line into words as the target
@@ -360,7 +341,6 @@ func TestRealManifestsRenderOnWinRM(t *testing.T) {
 				return val
 			})
 			want := windowsWords(strings.TrimSpace(line), powershell)
-			waitsForUnfilled(t, m, v, rv, sv, nil)
 			mu.Lock()
 			got = nil
 			mu.Unlock()
