@@ -178,4 +178,15 @@ func TestNetworksInventory(t *testing.T) {
 			t.Errorf("deploy %s onto %s: %+v", tc.network, tc.server, p.Errors)
 		}
 	}
+
+	// Schedules check, and later fire, with the owner's networks.
+	schedule := func(server, network string) answer {
+		return b.do(t, http.MethodPost, "/api/v1/schedules", op, map[string]any{"name": "nic " + server + " " + network, "every": "1h",
+			"action": map[string]any{"kind": "deploy", "blueprint": bp.ID, "servers": []string{server}, "parameters": map[string]string{"network": network}}})
+	}
+	schedule("web-eu", "backend").mustStatus(t, http.StatusCreated)
+	p = schedule("web-us", "backend").mustStatus(t, http.StatusUnprocessableEntity).problem(t)
+	if errorPaths(p)["action.parameters.network"] != ruleInvalid {
+		t.Errorf("a schedule onto a datacenter without the network: %+v", p.Errors)
+	}
 }
