@@ -134,6 +134,10 @@ func (s *Server) checkBlueprint(c echo.Context, req blueprintRequest, kept [][]s
 	if err != nil {
 		return nil, err
 	}
+	nets, err := s.visibleNetworks(c)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]store.BlueprintStep, len(refs))
 	for i, ref := range refs {
 		out[i] = store.BlueprintStep{Package: ref.Package, Version: ref.Version, Parameters: ref.Parameters}
@@ -158,7 +162,7 @@ func (s *Server) checkBlueprint(c echo.Context, req blueprintRequest, kept [][]s
 			if v == "" {
 				continue // asked at deployment
 			}
-			if err := tasks.CheckParameter(p, v, visibleServers); err != nil {
+			if err := tasks.CheckDesignParameter(p, v, visibleServers, nets); err != nil {
 				var ve *manifest.ValueError
 				if errors.As(err, &ve) {
 					errs = append(errs, FieldError{Path: path, Rule: ve.Rule, Message: ve.Message})
@@ -314,7 +318,12 @@ func (s *Server) blueprintForm(c echo.Context) error {
 	for i, st := range steps {
 		info[i] = stepInfo{Package: st.Version.PackageID, Version: st.Version.Version, Name: st.Manifest.Metadata.Name, OS: st.Manifest.OS()}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"blueprint_id": b.ID, "steps": info, "fields": tasks.MergeForm(steps)})
+	nets, err := s.visibleNetworks(c)
+	if err != nil {
+		return err
+	}
+	fields := tasks.OfferNetworks(tasks.MergeForm(steps), nets)
+	return c.JSON(http.StatusOK, map[string]any{"blueprint_id": b.ID, "steps": info, "fields": fields})
 }
 
 func blueprintRefs(b store.Blueprint) []tasks.StepRef {
@@ -390,6 +399,9 @@ func (s *Server) deploy(c echo.Context, blueprintID string, refs []tasks.StepRef
 	dreq := tasks.DeployRequest{AccountID: p.AccountID, AccountName: acct.Name, User: p.UserID, BlueprintID: blueprintID,
 		Steps: refs, Servers: targets, Visible: vis, Parameters: req.Parameters, Retry: req.Retry, Timeout: timeout,
 		Retention: s.opts.ExecutionRetention, CanUse: canUse}
+	if dreq.Networks, err = s.visibleNetworks(c); err != nil {
+		return err
+	}
 	if len(errs) > 0 {
 		// Report the parameter problems too, checked without targets.
 		dreq.Servers = nil

@@ -21,6 +21,7 @@ func (s *Server) routes(e *echo.Echo) {
 	s.packageRoutes(g)
 	s.credentialRoutes(g)
 	s.serverRoutes(g)
+	s.networkRoutes(g)
 	s.blueprintRoutes(g)
 	s.executionRoutes(g)
 	s.installRoutes(g)

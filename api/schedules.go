@@ -287,7 +287,7 @@ func (s *Server) checkAction(ctx context.Context, a *scheduleActionJSON, sc *sto
 	}
 	// A dry run of the deployment's parameters, as a fire would check
 	// them; without servers yet, Server values are checked at the fire.
-	_, problems = tasks.Plan(tasks.PlanRequest{Steps: steps, Parameters: a.Parameters, Servers: req.Servers, Visible: req.Visible})
+	_, problems = tasks.Plan(tasks.PlanRequest{Steps: steps, Parameters: a.Parameters, Servers: req.Servers, Visible: req.Visible, Networks: req.Networks})
 	for _, p := range problems {
 		if p.Path == "servers" && len(req.Servers) == 0 {
 			continue

@@ -121,8 +121,9 @@
 //     value" or plain text: other platforms use the same file name) gets one
 //     error, manifest.format, saying what the file is; the archive's
 //     executable rule is then not applied, so nothing buries it.
-//   - Network parameter values are CIDR prefixes (or single addresses):
-//     packflow has no account networks to choose from.
+//   - A Network value is checked here as a CIDR prefix (or single address);
+//     at deployment it may instead name one of the account's networks
+//     (recorded per datacenter), which the command receives as given.
 //   - MultiSelect values are option values joined by commas, so option
 //     values of a MultiSelect cannot contain commas.
 //   - The command's first word names a file of the package when it has a

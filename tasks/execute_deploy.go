@@ -41,6 +41,8 @@ type DeployRequest struct {
 	Retention        time.Duration
 	// CanUse reports whether the account may deploy the package.
 	CanUse func(ctx context.Context, p store.Package) (bool, error)
+	// Networks are every network the account sees.
+	Networks []store.Network
 }
 
 // ProblemsError lists every reason a deployment cannot start.
@@ -116,7 +118,7 @@ func Deploy(ctx context.Context, st *store.Store, enq Enqueuer, req DeployReques
 	}
 	var values []map[string]store.Value
 	if len(problems) == 0 {
-		values, problems = Plan(PlanRequest{Steps: steps, Parameters: req.Parameters, Servers: req.Servers, Visible: req.Visible})
+		values, problems = Plan(PlanRequest{Steps: steps, Parameters: req.Parameters, Servers: req.Servers, Visible: req.Visible, Networks: req.Networks})
 	}
 	if len(problems) > 0 {
 		return store.Execution{}, nil, &ProblemsError{Problems: problems}

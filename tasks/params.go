@@ -34,6 +34,9 @@ type PlanRequest struct {
 	// values name one of them, ServerIP values are one's address (or
 	// name) or a literal IP address.
 	Visible []store.Server
+	// Networks are the networks the deploying account sees: Network
+	// values name one of them (see checkPlanValue).
+	Networks []store.Network
 }
 
 // Problem is one reason a deployment cannot start.
@@ -95,12 +98,12 @@ func Plan(req PlanRequest) ([]map[string]store.Value, []Problem) {
 			if fromDeploy && reported[path] {
 				// Checked against an earlier step's declaration already;
 				// check again only when this declaration differs.
-				if err := checkValue(p, v, req.Visible); err == nil {
+				if err := req.checkPlanValue(p, v, st.Manifest.OS()); err == nil {
 					values[i][p.Variable] = store.Value{Text: resolveValue(p, v, req.Visible), Secret: p.Secret()}
 				}
 				continue
 			}
-			if err := checkValue(p, v, req.Visible); err != nil {
+			if err := req.checkPlanValue(p, v, st.Manifest.OS()); err != nil {
 				var ve *manifest.ValueError
 				rule, msg := manifest.ValueInvalid, err.Error()
 				if as(err, &ve) {

@@ -280,6 +280,9 @@ func ScheduleDeployRequest(ctx context.Context, st *store.Store, sc store.Schedu
 			req.Retry = &rt
 		}
 	}
+	if req.Networks, err = visibleNetworks(ctx, st, sc.AccountID); err != nil {
+		return req, nil, err
+	}
 	if req.CanUse, err = packageUse(ctx, st, sc.AccountID); err != nil {
 		return req, nil, err
 	}
