@@ -17,6 +17,16 @@
 // decide on retries; Permanent says which
 // ones retrying cannot fix.
 //
+// # Environment
+//
+// A command never inherits the worker's environment, which holds the
+// worker's secrets (PACKFLOW_SECRET_KEY, PACKFLOW_REDIS_URL,
+// PACKFLOW_ADMIN_TOKEN). remote/ssh sends no "env" requests and
+// remote/winrm sets no shell variables, so a command gets the login
+// environment the host gives the account. remote/local gives a clean,
+// fixed environment: PATH, HOME and LANG (see local.DefaultEnv). Values
+// reach commands only through the rendered command line.
+//
 // # Reboot detection
 //
 // A reboot counts only when the host really booted again, never merely

@@ -49,10 +49,14 @@ type Server struct {
 	// HostKey is the pinned SSH host key (an authorized_keys line). When
 	// empty, the first connection records the key it is shown
 	// (trust on first use) and later ones must see the same.
-	HostKey   string         `json:"host_key,omitempty"`
-	WinRM     *WinRMSettings `json:"winrm,omitempty"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	HostKey string         `json:"host_key,omitempty"`
+	WinRM   *WinRMSettings `json:"winrm,omitempty"`
+	// LocalApprovedBy is the ID of the root account's admin token that
+	// created or last changed a local server. A run on the local
+	// transport needs it to still be such a token (see CheckLocalServer).
+	LocalApprovedBy string    `json:"local_approved_by,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // Endpoint returns host:port of the server for its transport.
@@ -287,6 +291,43 @@ func (s *Store) DeleteServer(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete server: %w", err)
+	}
+	return nil
+}
+
+// ErrLocalForbidden is wrapped when a server on the local transport is
+// created, changed or run without the rights it needs.
+var ErrLocalForbidden = errors.New("the local transport runs commands on the worker itself, with access to its files and process: only admins of the root account may create, change or run local servers")
+
+// MayManageLocal reports whether a token of account with role may create
+// or change servers on the local transport: admins of the root account
+// only.
+func MayManageLocal(account string, role Role) bool {
+	return account == RootAccountID && role == RoleAdmin
+}
+
+// CheckLocalServer tells whether sv, a server on the local transport, may
+// run now: it belongs to the root account and the token that approved it
+// (LocalApprovedBy) is still an admin token of the root account. Records
+// made before this rule, by another account, or approved by a token since
+// revoked fail with ErrLocalForbidden; an admin of the root account saving
+// the server again approves it anew.
+func (s *Store) CheckLocalServer(ctx context.Context, sv Server) error {
+	if sv.AccountID != RootAccountID {
+		return fmt.Errorf("server %s belongs to account %s: %w", sv.Name, sv.AccountID, ErrLocalForbidden)
+	}
+	if sv.LocalApprovedBy == "" {
+		return fmt.Errorf("server %s was never approved by an admin of the root account (save it again with such a token): %w", sv.Name, ErrLocalForbidden)
+	}
+	t, err := s.Token(ctx, sv.LocalApprovedBy)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("server %s: the token that approved it was revoked (save it again with an admin token of the root account): %w", sv.Name, ErrLocalForbidden)
+	}
+	if err != nil {
+		return fmt.Errorf("server %s: check local approval: %w", sv.Name, err)
+	}
+	if !MayManageLocal(t.AccountID, t.Role) {
+		return fmt.Errorf("server %s: approved by a token that is not an admin of the root account: %w", sv.Name, ErrLocalForbidden)
 	}
 	return nil
 }

@@ -161,6 +161,14 @@ func (c *Connector) connect(ctx context.Context, sv store.Server, cred store.Cre
 		if !c.o.AllowLocal {
 			return nil, fmt.Errorf("%w: the local transport is not allowed on this worker (PACKFLOW_ALLOW_LOCAL)", remote.ErrUnsupported)
 		}
+		// Checked again at every run: a record made before the rule, or
+		// approved by a token since revoked, must not run.
+		if err := c.o.Store.CheckLocalServer(ctx, sv); err != nil {
+			if errors.Is(err, store.ErrLocalForbidden) {
+				return nil, fmt.Errorf("%w: %w", remote.ErrUnsupported, err)
+			}
+			return nil, err
+		}
 		return localTarget{Communicator: local.New(local.Options{Logger: c.o.Logger}), dir: c.o.LocalDir}, nil
 	}
 	return nil, fmt.Errorf("%w: transport %q", remote.ErrUnsupported, sv.Transport)

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,9 @@ type Stats struct {
 	Unauthorized int
 	// Dropped counts requests dropped because the host was down.
 	Dropped int
+	// EnvVariables lists the environment variables Create requests asked
+	// shells to set, as NAME=value.
+	EnvVariables []string
 }
 
 // Recorded is a command as the endpoint received it.
@@ -212,6 +216,7 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.Requests {
 		st.Requests[k] = v
 	}
+	st.EnvVariables = slices.Clone(s.stats.EnvVariables)
 	return st
 }
 
@@ -408,6 +413,9 @@ func (s *Server) create(w http.ResponseWriter, env *envelope) {
 	}
 	sh := &shell{id: strings.ToUpper(newID()), commands: make(map[string]*runningCommand)}
 	s.mu.Lock()
+	for _, v := range env.Body.Shell.Environment.Variables {
+		s.stats.EnvVariables = append(s.stats.EnvVariables, v.Name+"="+v.Value)
+	}
 	s.shells[sh.id] = sh
 	s.mu.Unlock()
 	s.writeOK(w, createResponse(env.Header.MessageID, s.URL, sh.id))

@@ -391,3 +391,20 @@ func TestRunLargeOutputMissingDirIgnoredInput(t *testing.T) {
 		t.Errorf("Run of a command that ignores its input = %v, want nil", err)
 	}
 }
+
+// TestSendsNoEnvironment checks that no shell is asked to set a variable:
+// the worker's environment (which holds its secrets) stays on the worker.
+func TestSendsNoEnvironment(t *testing.T) {
+	t.Setenv("PACKFLOW_SECRET_KEY", "worker-secret-must-not-leak")
+	b := setup(t, setupOpts{})
+	if _, _, err := run(t.Context(), b.client, &remote.Cmd{Shell: remote.ShellCmd, Command: "echo hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t.Context(), b.client, &remote.Cmd{Shell: remote.ShellPowerShell, Command: "echo hi"}); err != nil {
+		t.Fatal(err)
+	}
+	st := b.srv.Stats()
+	if st.Requests["Create"] == 0 || len(st.EnvVariables) != 0 {
+		t.Errorf("shells created %d, variables sent %q; want some shells and no variables", st.Requests["Create"], st.EnvVariables)
+	}
+}
