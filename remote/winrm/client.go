@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,7 +210,7 @@ func (t *transporter) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, erro
 	t.mu.Lock()
 	ctx := t.ctx
 	t.mu.Unlock()
-	req := msg.String()
+	req := skipCmdShell(msg.String())
 	body, err := t.c.post(ctx, req)
 	// A failed Send is the stdin feeder's to report (see runLine); a
 	// Receive that saw no output is retried by the library.
@@ -227,6 +228,28 @@ func (t *transporter) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, erro
 		t.mu.Unlock()
 	}
 	return body, err
+}
+
+// skipCmdOption is the option of a Command request that makes WinRM run
+// the command line through cmd.exe /c; the masterzen client always sends
+// it FALSE.
+var skipCmdOption = regexp.MustCompile(`(Name="WINRS_SKIP_CMD_SHELL"[^>]*>)\s*FALSE\s*(<)`)
+
+// skipCmdShell makes a Command request start its command line as a
+// process of its own (WINRS_SKIP_CMD_SHELL=TRUE) instead of through
+// WinRM's cmd.exe /c, whose delayed expansion follows the host's registry
+// and would read the line a second time. The communicator's command lines
+// name their program: cmd.exe /d /v:off /s /c "…" or powershell.exe.
+func skipCmdShell(req string) string {
+	head := req[:min(len(req), 4096)]
+	if !strings.Contains(head, "/windows/shell/Command</") {
+		return req
+	}
+	loc := skipCmdOption.FindStringSubmatchIndex(head)
+	if loc == nil {
+		return req
+	}
+	return req[:loc[3]] + "TRUE" + req[loc[4]:]
 }
 
 // isSend reports whether a request is a Send, looking at the action in its

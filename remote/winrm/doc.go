@@ -18,15 +18,17 @@
 //
 // # Commands
 //
-// WinRM's cmd shell runs every command line through cmd.exe /c (the client
-// always sends WINRS_SKIP_CMD_SHELL=FALSE), so a remote.ShellCmd command is
+// WinRM's cmd shell would run every command line through cmd.exe /c,
+// whose delayed expansion follows the host's registry. The communicator
+// instead starts every command line as a process of its own
+// (WINRS_SKIP_CMD_SHELL=TRUE, set on the masterzen client's Command
+// requests) and names cmd.exe itself, so a remote.ShellCmd command is
 // sent as
 //
-//	cd /d "<dir>" && <command>
+//	cmd.exe /d /v:off /s /c "cd /d "<dir>" && <command>"
 //
-// and runs as cmd.exe /c cd /d "<dir>" && <command>. Sending an explicit
-// "cmd.exe /c" as well would nest two cmd.exe: the outer one would split
-// the line at && and run the command outside the package directory.
+// exactly one cmd.exe reads it, with delayed expansion off (! and, inside
+// quotes, ^ are plain text) and /s removing the outer pair of quotes.
 //
 // A remote.ShellPowerShell command is sent as
 //

@@ -18,9 +18,9 @@ func TestCommandLine(t *testing.T) {
 		wantErr error
 	}{
 		{name: "cmd in dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\p q\1.0`, Command: `setup.exe /S "a b"`},
-			want: `cd /d "C:\p q\1.0" && setup.exe /S "a b"`},
-		{name: "cmd without dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Command: "ver"}, want: "ver"},
-		{name: "empty shell is cmd", cmd: remote.Cmd{Command: "ver"}, want: "ver"},
+			want: `cmd.exe /d /v:off /s /c "cd /d "C:\p q\1.0" && setup.exe /S "a b""`},
+		{name: "cmd without dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Command: "ver"}, want: `cmd.exe /d /v:off /s /c "ver"`},
+		{name: "empty shell is cmd", cmd: remote.Cmd{Command: "ver"}, want: `cmd.exe /d /v:off /s /c "ver"`},
 		{name: "dir with percent", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\%PATH%`, Command: "ver"},
 			wantErr: remote.ErrUnsafeValue},
 		{name: "dir with quote", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\a"b`, Command: "ver"},

@@ -112,8 +112,8 @@ func TestRunCmdFromPackageRoot(t *testing.T) {
 	}
 	cmds := b.srv.Commands()
 	last := cmds[len(cmds)-1]
-	if want := `cd /d "C:\pkg\app" && type readme.txt`; last.Line != want || len(last.Args) != 0 {
-		t.Errorf("command line = %q %q, want %q", last.Line, last.Args, want)
+	if want := `cmd.exe /d /v:off /s /c "cd /d "C:\pkg\app" && type readme.txt"`; last.Line != want || len(last.Args) != 0 || !last.SkipCmdShell {
+		t.Errorf("command line = %q %q (skip cmd shell %v), want %q started without WinRM's cmd.exe", last.Line, last.Args, last.SkipCmdShell, want)
 	}
 }
 
