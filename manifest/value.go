@@ -23,7 +23,9 @@ const (
 const MinPasswordLength = 8
 
 // ValueError explains why a value does not fit a parameter. Its message
-// never contains the value of a Password parameter.
+// never contains the value of a Password parameter, nor anything derived
+// from it such as its length: it is the same for every value that breaks
+// the same rule, so callers show it as is.
 type ValueError struct {
 	Variable string `json:"variable"`
 	// Rule is ValueMissing, ValueInvalid or ValueWrongType.
@@ -167,7 +169,9 @@ func passwordWeakness(v string) string {
 	n := utf8.RuneCountInString(v)
 	switch {
 	case n < MinPasswordLength:
-		return fmt.Sprintf("the password has %d characters; use at least %d", n, MinPasswordLength)
+		// Not its length either: a message about a secret tells nothing
+		// of its value.
+		return fmt.Sprintf("the password is too short; use at least %d characters", MinPasswordLength)
 	case classes < 3:
 		return "the password is too weak; mix at least three of lower case, upper case, digits and symbols"
 	}
