@@ -22,8 +22,12 @@ const (
 const DefaultDatacenter = "default"
 
 // WinRMSettings are the WinRM connection settings of a Windows server.
+// Without them, or with https absent, WinRM runs over HTTPS (port 5986)
+// with certificate verification.
 type WinRMSettings struct {
-	HTTPS bool `json:"https"`
+	// HTTPS false is an explicit opt-out of HTTPS; absent (nil) means
+	// true. Plain HTTP is refused (see CheckServer).
+	HTTPS *bool `json:"https,omitempty"`
 	// Insecure skips certificate verification; only when set explicitly.
 	Insecure bool `json:"insecure"`
 	// CACert is a PEM certificate (or CA) the server's certificate must
@@ -59,12 +63,19 @@ type Server struct {
 	UpdatedAt       time.Time `json:"updated_at"`
 }
 
+// UseHTTPS reports whether WinRM runs over HTTPS: unless a server says
+// "https": false.
+func (w *WinRMSettings) UseHTTPS() bool { return w == nil || w.HTTPS == nil || *w.HTTPS }
+
+// plainHTTPRefused explains why "https": false is refused.
+const plainHTTPRefused = "plain HTTP is refused: Basic authentication would send the password in clear, and NTLM message encryption is not supported; enable the server's HTTPS listener (port 5986) and drop \"https\": false (use ca_cert for a private CA)"
+
 // Endpoint returns host:port of the server for its transport.
 func (sv Server) Endpoint() string {
 	port := sv.Port
 	if port == 0 {
 		switch {
-		case sv.Transport == TransportWinRM && sv.WinRM != nil && sv.WinRM.HTTPS:
+		case sv.Transport == TransportWinRM && sv.WinRM.UseHTTPS():
 			port = 5986
 		case sv.Transport == TransportWinRM:
 			port = 5985
@@ -119,8 +130,8 @@ func CheckServer(sv Server) []Problem {
 		if sv.Transport != TransportWinRM {
 			add("winrm", "invalid value", "winrm settings apply to the winrm transport only")
 		}
-		if (sv.WinRM.Insecure || sv.WinRM.CACert != "") && !sv.WinRM.HTTPS {
-			add("winrm.https", "invalid value", "insecure and ca_cert need https")
+		if !sv.WinRM.UseHTTPS() {
+			add("winrm.https", "invalid value", plainHTTPRefused)
 		}
 	}
 	return out

@@ -146,8 +146,12 @@ func (c *Connector) connect(ctx context.Context, sv store.Server, cred store.Cre
 	case store.TransportWinRM:
 		o := c.o.WinRMOptions
 		o.Host, o.Port, o.User, o.Password = sv.Address, sv.Port, cred.Username, sec.Secret
+		// HTTPS with verification unless the record says otherwise; a
+		// record from before HTTPS was the default that says
+		// "https": false fails in Dial with a final, explained error.
+		o.PlainHTTP = !sv.WinRM.UseHTTPS()
 		if w := sv.WinRM; w != nil {
-			o.HTTPS, o.Insecure = w.HTTPS, w.Insecure
+			o.Insecure = w.Insecure
 			if w.CACert != "" {
 				o.CACertPEM = []byte(w.CACert)
 			}

@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -8,8 +9,11 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/packflow/packflow/internal/secretbox"
 	"github.com/packflow/packflow/internal/testenv"
+	"github.com/packflow/packflow/internal/winrmtest"
 	"github.com/packflow/packflow/remote"
+	"github.com/packflow/packflow/remote/winrm"
 	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
 )
@@ -92,5 +96,49 @@ func TestLocalTransportIsForRootAdmins(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "worker-secret-must-not-leak") {
 		t.Errorf("a command on the local transport saw the worker's environment:\n%s", out.String())
+	}
+}
+
+// TestWinRMConnectsOverHTTPSByDefault checks the connector's choice for
+// WinRM servers: HTTPS with certificate verification unless the record
+// opts out, and a record that opts out (kept from before HTTPS was the
+// default) fails for good with the reason.
+func TestWinRMConnectsOverHTTPSByDefault(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := testenv.Miniredis(t)
+	box, err := secretbox.New(bytes.Repeat([]byte{0x33}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(rdb, store.Options{Secrets: box})
+	cred, err := st.CreateCredential(ctx, store.Credential{AccountID: store.RootAccountID, Name: "win",
+		Kind: store.CredentialPassword, Username: winrmtest.DefaultUser}, store.Secret{Secret: winrmtest.DefaultPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := winrmtest.NewTLS(winrmtest.Options{Handler: winrmtest.NewFakeHost(winrmtest.FakeHostOptions{})})
+	t.Cleanup(srv.Close)
+	conn, err := tasks.NewConnector(tasks.ConnectorOptions{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	sv := store.Server{Name: "w", Address: srv.Host, Port: srv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: cred.ID}
+
+	// No settings: HTTPS, and the test CA is not among the system roots.
+	if _, err := conn.Connect(ctx, sv); !errors.Is(err, remote.ErrHostKeyMismatch) {
+		t.Errorf("without settings: err = %v, want a certificate verification failure", err)
+	}
+	sv.WinRM = &store.WinRMSettings{CACert: string(srv.CACertPEM)}
+	tg, err := conn.Connect(ctx, sv)
+	if err != nil {
+		t.Fatalf("with the CA: %v", err)
+	}
+	_ = tg.Close()
+	no := false
+	sv.WinRM = &store.WinRMSettings{HTTPS: &no}
+	_, err = conn.Connect(ctx, sv)
+	if !errors.Is(err, winrm.ErrPlainHTTP) || !errors.Is(err, asynq.SkipRetry) || !strings.Contains(err.Error(), "use HTTPS") {
+		t.Errorf("opted out of HTTPS: err = %v, want a final ErrPlainHTTP", err)
 	}
 }

@@ -49,13 +49,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	scheme := "http"
-	if o.HTTPS {
-		scheme = "https"
-	}
 	c := &Client{
 		opts: o,
-		url:  scheme + "://" + net.JoinHostPort(o.Host, strconv.Itoa(o.Port)) + "/wsman",
+		url:  "https://" + net.JoinHostPort(o.Host, strconv.Itoa(o.Port)) + "/wsman",
 		http: &http.Client{Transport: rt},
 		idle: idle,
 		log:  o.Logger.With("host", o.Host, "port", o.Port),
@@ -64,7 +60,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		c.idle()
 		return nil, err
 	}
-	c.log.Debug("winrm connected", "https", o.HTTPS, "auth", o.Auth)
+	c.log.Debug("winrm connected", "auth", o.Auth)
 	return c, nil
 }
 
@@ -150,7 +146,7 @@ func (c *Client) session(ctx context.Context) (*session, error) {
 	params := winrm.NewParameters(
 		"PT"+strconv.Itoa(int(c.opts.OperationTimeout/time.Second))+"S", "en-US", c.opts.MaxEnvelopeSize)
 	params.TransportDecorator = func() winrm.Transporter { return tr }
-	ep := &winrm.Endpoint{Host: c.opts.Host, Port: c.opts.Port, HTTPS: c.opts.HTTPS}
+	ep := &winrm.Endpoint{Host: c.opts.Host, Port: c.opts.Port, HTTPS: true}
 	wc, err := winrm.NewClientWithParameters(ep, c.opts.User, c.opts.Password, params)
 	if err != nil {
 		return nil, fmt.Errorf("winrm: new client: %w", err)

@@ -5,16 +5,19 @@
 //
 // # Transport
 //
-// HTTPS verifies the host's certificate against the system roots, or
-// against Options.CACertPEM when given; Options.Insecure skips verification
-// and is meant only for servers explicitly recorded that way. Plain HTTP
-// exists for tests. Basic and NTLM authentication are supported; neither
-// encrypts messages itself, so use HTTPS (a host only accepts them over
-// plain HTTP with AllowUnencrypted set). The NTLM negotiator authenticates
-// every request afresh, which costs two extra round trips per message. Every
-// request carries the caller's context, so cancelling it aborts the
-// request on the wire; a cancelled command is then terminated with a
-// Signal and its shell deleted.
+// The client always speaks HTTPS (port 5986 by default) and verifies the
+// host's certificate against the system roots, or against
+// Options.CACertPEM when given; Options.Insecure skips verification and is
+// meant only for servers explicitly recorded that way. Plain HTTP
+// (Options.PlainHTTP) is refused with ErrPlainHTTP: Basic would send the
+// password in clear, and NTLM message encryption, which would make plain
+// HTTP safe, is not implemented (the masterzen client's version falls
+// back to unencrypted messages when its handshake fails, and ignores the
+// context). Basic and NTLM authentication are supported. The NTLM
+// negotiator authenticates every request afresh, which costs two extra
+// round trips per message. Every request carries the caller's context, so
+// cancelling it aborts the request on the wire; a cancelled command is
+// then terminated with a Signal and its shell deleted.
 //
 // # Commands
 //
