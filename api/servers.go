@@ -55,6 +55,26 @@ func (r serverRequest) apply(sv *store.Server) {
 	}
 }
 
+// approveLocal enforces who may create or change a server on the local
+// transport (was is its transport before the change, "" for a new one):
+// admins of the root account only, whose token then approves it; 403
+// for anyone else. A server leaving the local transport loses its
+// approval.
+func approveLocal(c echo.Context, was string, sv *store.Server) error {
+	if sv.Transport != store.TransportLocal && was != store.TransportLocal {
+		return nil
+	}
+	p := principalFrom(c)
+	if !store.MayManageLocal(p.AccountID, p.Role) {
+		return newProblem(http.StatusForbidden, "", store.ErrLocalForbidden.Error()+"; use ssh to reach this host instead")
+	}
+	sv.LocalApprovedBy = ""
+	if sv.Transport == store.TransportLocal {
+		sv.LocalApprovedBy = p.TokenID
+	}
+	return nil
+}
+
 // resolveServer checks sv with every problem reported, resolving the
 // credential (an ID or the name of a credential the caller sees).
 func (s *Server) resolveServer(c echo.Context, sv *store.Server, credential *string) error {
@@ -116,6 +136,9 @@ func (s *Server) createServer(c echo.Context) error {
 	}
 	sv := store.Server{AccountID: principalFrom(c).AccountID, Datacenter: store.DefaultDatacenter}
 	req.apply(&sv)
+	if err := approveLocal(c, "", &sv); err != nil {
+		return err
+	}
 	if err := s.resolveServer(c, &sv, req.Credential); err != nil {
 		return err
 	}
@@ -170,7 +193,11 @@ func (s *Server) patchServer(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	was := sv.Transport
 	req.apply(&sv)
+	if err := approveLocal(c, was, &sv); err != nil {
+		return err
+	}
 	if err := s.resolveServer(c, &sv, req.Credential); err != nil {
 		return err
 	}

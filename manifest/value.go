@@ -22,7 +22,9 @@ const (
 const MinPasswordLength = 8
 
 // ValueError explains why a value does not fit a parameter. Its message
-// never contains the value of a Password parameter.
+// never contains the value of a Password parameter, nor anything derived
+// from it such as its length: it is the same for every value that breaks
+// the same rule, so callers show it as is.
 type ValueError struct {
 	Variable string `json:"variable"`
 	// Rule is ValueMissing, ValueInvalid or ValueWrongType.
@@ -166,12 +168,14 @@ func passwordWeakness(v string) string {
 			classes++
 		}
 	}
+	// Neither its length nor its mix is quoted: a message about a secret
+	// tells nothing of its value.
 	var broken []string
-	if n := utf8.RuneCountInString(v); n < MinPasswordLength {
-		broken = append(broken, fmt.Sprintf("it has %d characters; use at least %d", n, MinPasswordLength))
+	if utf8.RuneCountInString(v) < MinPasswordLength {
+		broken = append(broken, fmt.Sprintf("use at least %d characters", MinPasswordLength))
 	}
 	if classes < 3 {
-		broken = append(broken, fmt.Sprintf("it mixes %d of lower case, upper case, digits and symbols; mix at least three", classes))
+		broken = append(broken, "mix at least three of lower case, upper case, digits and symbols")
 	}
 	if len(broken) == 0 {
 		return ""

@@ -17,6 +17,16 @@
 // decide on retries; Permanent says which
 // ones retrying cannot fix.
 //
+// # Environment
+//
+// A command never inherits the worker's environment, which holds the
+// worker's secrets (PACKFLOW_SECRET_KEY, PACKFLOW_REDIS_URL,
+// PACKFLOW_ADMIN_TOKEN). remote/ssh sends no "env" requests and
+// remote/winrm sets no shell variables, so a command gets the login
+// environment the host gives the account. remote/local gives a clean,
+// fixed environment: PATH, HOME and LANG (see local.DefaultEnv). Values
+// reach commands only through the rendered command line.
+//
 // # Reboot detection
 //
 // A reboot counts only when the host really booted again, never merely
@@ -140,13 +150,15 @@
 //
 // # cmd.exe
 //
-// A quoted word is enclosed in double quotes (QuoteCmd). Inside double
-// quotes cmd.exe reads & | < > ( ) and spaces as plain text, so values
-// may hold them. Nothing can protect " (it ends the quotes), % and ! (they
-// expand variables even inside quotes), ^ (an escape character wherever a
-// batch file passes its argument on), CR and LF (they end the command)
-// or NUL: a value holding any of them is refused with an error wrapping
-// ErrUnsafeValue that names the parameter. Template text may not hold "
+// A quoted word is enclosed in double quotes (QuoteCmd). Commands run
+// under cmd.exe with delayed expansion off (/V:OFF), whatever the host's
+// registry says, so ! is plain text; inside double quotes cmd.exe also
+// reads ^ & | < > ( ) and spaces as plain text, so values may hold all of
+// them (a password such as P@ss^w0rd! arrives intact). Nothing can
+// protect " (it ends the quotes), % (it expands variables even inside
+// quotes), CR and LF (they end the command) or NUL: a value holding any
+// of them is refused with an error wrapping ErrUnsafeValue that names the
+// parameter (and never quotes a secret). Template text may not hold "
 // inside a word either, but it may use %VAR%, which cmd.exe expands as
 // usual: this is the one place where a template reaches a feature of its
 // shell, because cmd.exe offers no way to write % literally on a command
@@ -158,9 +170,11 @@
 // backslash before a quote escapes it; for them, trailing backslashes of
 // a quoted argument are doubled so that "C:\dir\\" arrives as C:\dir\.
 //
-// cmd.exe must receive the command as cmd.exe /d /s /c "<Command>": /s
-// makes it strip exactly the outer pair of quotes, where otherwise a
-// command starting with a quote may lose its first and last quote.
+// cmd.exe must receive the command as cmd.exe /d /v:off /s /c
+// "<Command>", started directly and not through another cmd.exe: /v:off
+// keeps ! plain text, and /s makes it strip exactly the outer pair of
+// quotes, where otherwise a command starting with a quote may lose its
+// first and last quote.
 //
 // # Secrets
 //

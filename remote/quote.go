@@ -7,16 +7,18 @@ import (
 )
 
 // cmdRefused lists the characters cmd.exe cannot carry inside a
-// double-quoted word: '"' ends the quotes, '%' and '!' expand variables
-// even inside quotes, '^' is an escape character wherever a batch file
-// passes the word on, CR and LF end the command line and NUL ends the
-// string.
-const cmdRefused = "\"%!^\r\n\x00"
+// double-quoted word: '"' ends the quotes, '%' expands variables even
+// inside quotes, CR and LF end the command line and NUL ends the string.
+// '!' and '^' are carried: commands run under cmd.exe /V:OFF, where '!'
+// is plain text, and inside double quotes '^' is plain text too.
+const cmdRefused = "\"%\r\n\x00"
 
-// batchRefused adds to cmdRefused the characters that must not reach a
-// batch file through PowerShell: PowerShell writes an argument without
-// spaces onto the command line unquoted, where cmd.exe acts on & | < > ( ).
-const batchRefused = cmdRefused + "&|<>()"
+// batchRefused lists the characters that must not reach a batch file
+// through PowerShell: PowerShell writes an argument without spaces onto
+// the command line unquoted, where cmd.exe acts on ^ & | < > ( ), and
+// the cmd.exe Windows starts for the batch file keeps the host's
+// delayed-expansion setting, under which '!' expands variables.
+const batchRefused = cmdRefused + "!^&|<>()"
 
 // QuotePOSIX returns s as one word for a POSIX shell: s enclosed in single
 // quotes, where each single quote of s closes the quotes, is escaped with a
@@ -53,10 +55,11 @@ func QuotePowerShell(s string) string {
 	return b.String()
 }
 
-// QuoteCmd returns s as one double-quoted word for cmd.exe. Inside double
-// quotes cmd.exe takes & | < > ( ) and spaces literally, but nothing can
-// protect " % ! ^ CR LF or NUL, so a string holding any of them is refused
-// with an error wrapping ErrUnsafeValue.
+// QuoteCmd returns s as one double-quoted word for cmd.exe started with
+// /V:OFF (delayed expansion off). Inside double quotes cmd.exe takes
+// & | < > ( ) ^ ! and spaces literally, but nothing can protect " % CR LF
+// or NUL, so a string holding any of them is refused with an error
+// wrapping ErrUnsafeValue.
 //
 // QuoteCmd does not double trailing backslashes: cmd.exe and batch files
 // read them literally. Render doubles them for arguments of other programs,

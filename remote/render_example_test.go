@@ -38,7 +38,7 @@ func ExampleRender_cmd() {
 	fmt.Println(err)
 	// Output:
 	// true
-	// remote: render command: parameter Path holds '%', which cmd.exe cannot carry safely (refused: '"' '%' '!' '^' CR LF NUL)
+	// remote: render command: parameter Path holds '%', which cmd.exe cannot carry safely (refused: '"' '%' CR LF NUL)
 }
 
 func ExampleVariables() {

@@ -184,7 +184,7 @@ func TestRenderErrors(t *testing.T) {
 		"Amp":    {Text: "a&b"},
 		"Nul":    {Text: "a\x00b"},
 		"LF":     {Text: "a\nb"},
-		"Secret": {Text: "s3cr3t!", Secret: true},
+		"Secret": {Text: "s3cr3t%", Secret: true},
 	}
 	tests := []struct {
 		name     string

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -110,8 +111,9 @@ func TestCredentialWithoutKey(t *testing.T) {
 
 func TestCheckServerReportsEveryProblem(t *testing.T) {
 	t.Parallel()
+	no := false
 	p := store.CheckServer(store.Server{Name: " x", Address: "a b", Port: 70000, OS: "beos", Transport: "telnet",
-		WinRM: &store.WinRMSettings{Insecure: true}})
+		WinRM: &store.WinRMSettings{HTTPS: &no, Insecure: true}})
 	paths := map[string]bool{}
 	for _, x := range p {
 		paths[x.Path] = true
@@ -119,6 +121,50 @@ func TestCheckServerReportsEveryProblem(t *testing.T) {
 	for _, want := range []string{"name", "address", "port", "os", "transport", "credential", "winrm", "winrm.https"} {
 		if !paths[want] {
 			t.Errorf("no problem at %s in %+v", want, p)
+		}
+	}
+}
+
+// TestWinRMDefaultsToHTTPS checks that a server recorded without WinRM
+// settings, or without "https", uses HTTPS on 5986, and that only an
+// explicit "https": false asks for plain HTTP, which is refused.
+func TestWinRMDefaultsToHTTPS(t *testing.T) {
+	t.Parallel()
+	base := `{"name":"w","address":"10.0.0.9","os":"windows","transport":"winrm","credential":"c"`
+	tests := []struct {
+		name     string
+		json     string
+		https    bool
+		endpoint string
+		refused  bool
+	}{
+		{"no winrm settings", base + `}`, true, "10.0.0.9:5986", false},
+		{"settings without https", base + `,"winrm":{"ca_cert":"x"}}`, true, "10.0.0.9:5986", false},
+		{"https true", base + `,"winrm":{"https":true}}`, true, "10.0.0.9:5986", false},
+		{"explicit opt-out", base + `,"winrm":{"https":false}}`, false, "10.0.0.9:5985", true},
+	}
+	for _, tt := range tests {
+		var sv store.Server
+		if err := json.Unmarshal([]byte(tt.json), &sv); err != nil {
+			t.Fatal(err)
+		}
+		if got := sv.WinRM.UseHTTPS(); got != tt.https {
+			t.Errorf("%s: UseHTTPS = %v, want %v", tt.name, got, tt.https)
+		}
+		if got := sv.Endpoint(); got != tt.endpoint {
+			t.Errorf("%s: Endpoint = %s, want %s", tt.name, got, tt.endpoint)
+		}
+		refused := false
+		for _, p := range store.CheckServer(sv) {
+			if p.Path == "winrm.https" {
+				refused = true
+				if !strings.Contains(p.Message, "plain HTTP is refused") {
+					t.Errorf("%s: message %q does not say why", tt.name, p.Message)
+				}
+			}
+		}
+		if refused != tt.refused {
+			t.Errorf("%s: refused = %v, want %v", tt.name, refused, tt.refused)
 		}
 	}
 }

@@ -22,8 +22,12 @@ const (
 const DefaultDatacenter = "default"
 
 // WinRMSettings are the WinRM connection settings of a Windows server.
+// Without them, or with https absent, WinRM runs over HTTPS (port 5986)
+// with certificate verification.
 type WinRMSettings struct {
-	HTTPS bool `json:"https"`
+	// HTTPS false is an explicit opt-out of HTTPS; absent (nil) means
+	// true. Plain HTTP is refused (see CheckServer).
+	HTTPS *bool `json:"https,omitempty"`
 	// Insecure skips certificate verification; only when set explicitly.
 	Insecure bool `json:"insecure"`
 	// CACert is a PEM certificate (or CA) the server's certificate must
@@ -49,18 +53,29 @@ type Server struct {
 	// HostKey is the pinned SSH host key (an authorized_keys line). When
 	// empty, the first connection records the key it is shown
 	// (trust on first use) and later ones must see the same.
-	HostKey   string         `json:"host_key,omitempty"`
-	WinRM     *WinRMSettings `json:"winrm,omitempty"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	HostKey string         `json:"host_key,omitempty"`
+	WinRM   *WinRMSettings `json:"winrm,omitempty"`
+	// LocalApprovedBy is the ID of the root account's admin token that
+	// created or last changed a local server. A run on the local
+	// transport needs it to still be such a token (see CheckLocalServer).
+	LocalApprovedBy string    `json:"local_approved_by,omitempty"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
+
+// UseHTTPS reports whether WinRM runs over HTTPS: unless a server says
+// "https": false.
+func (w *WinRMSettings) UseHTTPS() bool { return w == nil || w.HTTPS == nil || *w.HTTPS }
+
+// plainHTTPRefused explains why "https": false is refused.
+const plainHTTPRefused = "plain HTTP is refused: Basic authentication would send the password in clear, and NTLM message encryption is not supported; enable the server's HTTPS listener (port 5986) and drop \"https\": false (use ca_cert for a private CA)"
 
 // Endpoint returns host:port of the server for its transport.
 func (sv Server) Endpoint() string {
 	port := sv.Port
 	if port == 0 {
 		switch {
-		case sv.Transport == TransportWinRM && sv.WinRM != nil && sv.WinRM.HTTPS:
+		case sv.Transport == TransportWinRM && sv.WinRM.UseHTTPS():
 			port = 5986
 		case sv.Transport == TransportWinRM:
 			port = 5985
@@ -115,8 +130,8 @@ func CheckServer(sv Server) []Problem {
 		if sv.Transport != TransportWinRM {
 			add("winrm", "invalid value", "winrm settings apply to the winrm transport only")
 		}
-		if (sv.WinRM.Insecure || sv.WinRM.CACert != "") && !sv.WinRM.HTTPS {
-			add("winrm.https", "invalid value", "insecure and ca_cert need https")
+		if !sv.WinRM.UseHTTPS() {
+			add("winrm.https", "invalid value", plainHTTPRefused)
 		}
 	}
 	return out
@@ -287,6 +302,43 @@ func (s *Store) DeleteServer(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("store: delete server: %w", err)
+	}
+	return nil
+}
+
+// ErrLocalForbidden is wrapped when a server on the local transport is
+// created, changed or run without the rights it needs.
+var ErrLocalForbidden = errors.New("the local transport runs commands on the worker itself, with access to its files and process: only admins of the root account may create, change or run local servers")
+
+// MayManageLocal reports whether a token of account with role may create
+// or change servers on the local transport: admins of the root account
+// only.
+func MayManageLocal(account string, role Role) bool {
+	return account == RootAccountID && role == RoleAdmin
+}
+
+// CheckLocalServer tells whether sv, a server on the local transport, may
+// run now: it belongs to the root account and the token that approved it
+// (LocalApprovedBy) is still an admin token of the root account. Records
+// made before this rule, by another account, or approved by a token since
+// revoked fail with ErrLocalForbidden; an admin of the root account saving
+// the server again approves it anew.
+func (s *Store) CheckLocalServer(ctx context.Context, sv Server) error {
+	if sv.AccountID != RootAccountID {
+		return fmt.Errorf("server %s belongs to account %s: %w", sv.Name, sv.AccountID, ErrLocalForbidden)
+	}
+	if sv.LocalApprovedBy == "" {
+		return fmt.Errorf("server %s was never approved by an admin of the root account (save it again with such a token): %w", sv.Name, ErrLocalForbidden)
+	}
+	t, err := s.Token(ctx, sv.LocalApprovedBy)
+	if errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("server %s: the token that approved it was revoked (save it again with an admin token of the root account): %w", sv.Name, ErrLocalForbidden)
+	}
+	if err != nil {
+		return fmt.Errorf("server %s: check local approval: %w", sv.Name, err)
+	}
+	if !MayManageLocal(t.AccountID, t.Role) {
+		return fmt.Errorf("server %s: approved by a token that is not an admin of the root account: %w", sv.Name, ErrLocalForbidden)
 	}
 	return nil
 }

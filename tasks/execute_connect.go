@@ -146,8 +146,12 @@ func (c *Connector) connect(ctx context.Context, sv store.Server, cred store.Cre
 	case store.TransportWinRM:
 		o := c.o.WinRMOptions
 		o.Host, o.Port, o.User, o.Password = sv.Address, sv.Port, cred.Username, sec.Secret
+		// HTTPS with verification unless the record says otherwise; a
+		// record from before HTTPS was the default that says
+		// "https": false fails in Dial with a final, explained error.
+		o.PlainHTTP = !sv.WinRM.UseHTTPS()
 		if w := sv.WinRM; w != nil {
-			o.HTTPS, o.Insecure = w.HTTPS, w.Insecure
+			o.Insecure = w.Insecure
 			if w.CACert != "" {
 				o.CACertPEM = []byte(w.CACert)
 			}
@@ -160,6 +164,14 @@ func (c *Connector) connect(ctx context.Context, sv store.Server, cred store.Cre
 	case store.TransportLocal:
 		if !c.o.AllowLocal {
 			return nil, fmt.Errorf("%w: the local transport is not allowed on this worker (PACKFLOW_ALLOW_LOCAL)", remote.ErrUnsupported)
+		}
+		// Checked again at every run: a record made before the rule, or
+		// approved by a token since revoked, must not run.
+		if err := c.o.Store.CheckLocalServer(ctx, sv); err != nil {
+			if errors.Is(err, store.ErrLocalForbidden) {
+				return nil, fmt.Errorf("%w: %w", remote.ErrUnsupported, err)
+			}
+			return nil, err
 		}
 		return localTarget{Communicator: local.New(local.Options{Logger: c.o.Logger}), dir: c.o.LocalDir}, nil
 	}

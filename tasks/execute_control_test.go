@@ -133,14 +133,15 @@ func TestExecutionLinuxAndWindowsInOneBlueprint(t *testing.T) {
 			return 0
 		},
 	}})
-	wsrv := winrmtest.New(winrmtest.Options{Handler: host})
+	wsrv := winrmtest.NewTLS(winrmtest.Options{Handler: host})
 	t.Cleanup(wsrv.Close)
 	wcred, err := b.store.CreateCredential(ctx, store.Credential{AccountID: store.RootAccountID, Name: "win-admin",
 		Kind: store.CredentialPassword, Username: winrmtest.DefaultUser}, store.Secret{Secret: winrmtest.DefaultPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
-	win := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: wcred.ID})
+	win := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: wcred.ID,
+		WinRM: &store.WinRMSettings{CACert: string(wsrv.CACertPEM)}})
 	lin := b.publish(t, simpleManifest("0b8f5e0e-6666-4c2a-9a55-0c1d2e3f4a06", "Linux Part", "./l.sh ${T3.Server.Name}", false),
 		file{"l.sh", "#!/bin/sh\necho run >> '" + f.markers + "'/$1.l.count\n", 0o755})
 	winPkg := b.publish(t, `<Manifest><Metadata><UUID>0b8f5e0e-7777-4c2a-9a55-0c1d2e3f4a07</UUID><Name>Windows Part</Name><Description>w</Description></Metadata>

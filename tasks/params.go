@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/packflow/packflow/manifest"
 	"github.com/packflow/packflow/remote"
@@ -109,9 +108,10 @@ func Plan(req PlanRequest) ([]map[string]store.Value, []Problem) {
 				if as(err, &ve) {
 					rule, msg = ve.Rule, ve.Message
 				}
-				if p.Secret() {
-					msg = strings.ReplaceAll(msg, v, remote.MaskText)
-				}
+				// A secret's message never holds its value (see
+				// manifest.ValueError), so it is shown as written: masking
+				// it would garble packflow's own words ("the ******** is
+				// too weak") and reveal the value by doing so.
 				add(path, rule, msg)
 				reported[path] = true
 				continue

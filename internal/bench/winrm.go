@@ -51,10 +51,12 @@ func runWinRM(ctx context.Context, env *Env) ([]Result, error) {
 	}
 
 	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{})
-	srv := winrmtest.New(winrmtest.Options{Handler: host, Down: host.Down, Logger: env.Log})
+	// HTTPS, as the communicator always speaks; the baseline below too,
+	// so that both pay the same TLS cost.
+	srv := winrmtest.NewTLS(winrmtest.Options{Handler: host, Down: host.Down, Logger: env.Log})
 	defer srv.Close()
 	c, err := winrm.Dial(ctx, winrm.Options{
-		Host: srv.Host, Port: srv.Port,
+		Host: srv.Host, Port: srv.Port, CACertPEM: srv.CACertPEM,
 		User: winrmtest.DefaultUser, Password: winrmtest.DefaultPassword,
 		Logger: env.Log,
 	})
@@ -146,9 +148,9 @@ func smallChunkUpload(ctx context.Context, env *Env, size int) (float64, error) 
 		mu.Unlock()
 		return 0
 	})
-	srv := winrmtest.New(winrmtest.Options{Handler: handler, Logger: env.Log})
+	srv := winrmtest.NewTLS(winrmtest.Options{Handler: handler, Logger: env.Log})
 	defer srv.Close()
-	ep := &mzwinrm.Endpoint{Host: srv.Host, Port: srv.Port, Timeout: time.Minute}
+	ep := &mzwinrm.Endpoint{Host: srv.Host, Port: srv.Port, HTTPS: true, CACert: srv.CACertPEM, Timeout: time.Minute}
 	client, err := mzwinrm.NewClient(ep, winrmtest.DefaultUser, winrmtest.DefaultPassword)
 	if err != nil {
 		return 0, err

@@ -80,6 +80,7 @@ type Server struct {
 	dropAfter int64 // SFTP bytes after which the connection drops; 0 never
 
 	accepted atomic.Int64
+	envReqs  atomic.Int64
 	wg       sync.WaitGroup
 	stop     chan struct{}
 	life     context.Context // ends at Close, killing the commands still running
@@ -402,12 +403,19 @@ func (s *Server) handleSession(sc *ssh.ServerConn, ch ssh.Channel, reqs <-chan *
 			s.sftp(sc, ch)
 			return
 		default:
+			if req.Type == "env" {
+				s.envReqs.Add(1)
+			}
 			if req.WantReply {
 				_ = req.Reply(false, nil)
 			}
 		}
 	}
 }
+
+// EnvRequests returns how many "env" requests (variables a client asked
+// to set) sessions received; they are refused.
+func (s *Server) EnvRequests() int64 { return s.envReqs.Load() }
 
 func (s *Server) exec(sc *ssh.ServerConn, ch ssh.Channel, reqs <-chan *ssh.Request, command string) {
 	trimmed := strings.TrimSpace(command)

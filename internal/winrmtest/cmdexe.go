@@ -118,12 +118,94 @@ func redirect(text string, s streams) (string, streams, error) {
 	return out.String(), s, nil
 }
 
+// delayedExpansion emulates cmd.exe's delayed expansion phase on one
+// command, which runs only when the command holds a '!': a caret makes
+// the next character literal and is removed, inside double quotes too;
+// !NAME! is replaced by the variable NAME, and a '!' without a partner is
+// removed. The host has no variables, so every !NAME! expands to nothing,
+// as an undefined variable does in a batch file.
+func delayedExpansion(text string) string {
+	if !strings.Contains(text, "!") {
+		return text
+	}
+	var out strings.Builder
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; c {
+		case '^':
+			if i+1 < len(text) {
+				i++
+				out.WriteByte(text[i])
+			}
+		case '!':
+			if j := strings.IndexByte(text[i+1:], '!'); j >= 0 {
+				i += j + 1 // !NAME! is undefined: nothing
+			}
+		default:
+			out.WriteByte(c)
+		}
+	}
+	return out.String()
+}
+
+// cmdExe is a cmd.exe process command line, parsed.
+type cmdExe struct {
+	line    string // the command after /c, outer quotes removed as cmd.exe does
+	delayed bool
+	err     error
+}
+
+// parseCmdExe recognises a process command line that starts cmd.exe and
+// reads its switches: /d, /q, /s, /v:on, /v:off (else the registry's
+// setting, defaultDelayed), then /c and the command. With /s exactly the
+// first and the last double quote of the command are removed. Without
+// /s the quotes stay when there are exactly two (the case of a quoted
+// program name); otherwise the first and last are removed.
+func parseCmdExe(line string, defaultDelayed bool) (cmdExe, bool) {
+	name, rest, _ := strings.Cut(line, " ")
+	base := strings.ToLower(strings.Trim(name, `"`))
+	base = base[strings.LastIndexAny(base, `\/`)+1:]
+	if base != "cmd.exe" && base != "cmd" {
+		return cmdExe{}, false
+	}
+	c := cmdExe{delayed: defaultDelayed}
+	strip := false
+	for {
+		rest = strings.TrimLeft(rest, " \t")
+		sw, after, _ := strings.Cut(rest, " ")
+		switch strings.ToLower(sw) {
+		case "/d", "/q":
+		case "/s":
+			strip = true
+		case "/v:on":
+			c.delayed = true
+		case "/v:off":
+			c.delayed = false
+		case "/c":
+			c.line = after
+			if n := strings.Count(after, `"`); strip || (n != 2 && n > 0) {
+				if i := strings.IndexByte(after, '"'); i >= 0 {
+					after = after[:i] + after[i+1:]
+				}
+				if i := strings.LastIndexByte(after, '"'); i >= 0 {
+					after = after[:i] + after[i+1:]
+				}
+				c.line = after
+			}
+			return c, true
+		default:
+			c.err = fmt.Errorf("cmd.exe switch %q is not emulated", sw)
+			return c, true
+		}
+		rest = after
+	}
+}
+
 // runCmdLine emulates cmd.exe /c line: the commands joined by & (always
 // run the next), && (run it after success) and || (after failure), each
 // with its redirections, in a working directory that cd /d changes. The
 // status is the last command's; exit ends the line at once. Nothing more
 // runs once ctx ends: the process was terminated.
-func (h *FakeHost) runCmdLine(ctx context.Context, line string, std streams) int {
+func (h *FakeHost) runCmdLine(ctx context.Context, line string, delayed bool, std streams) int {
 	steps, err := splitCmdLine(line)
 	if err != nil {
 		say(std.stderr, "FakeHost: %v\r\n", err)
@@ -137,7 +219,11 @@ func (h *FakeHost) runCmdLine(ctx context.Context, line string, std streams) int
 		if (st.op == "&&" && code != 0) || (st.op == "||" && code == 0) {
 			continue
 		}
-		text, s, err := redirect(st.text, std)
+		text := st.text
+		if delayed {
+			text = delayedExpansion(text)
+		}
+		text, s, err := redirect(text, std)
 		if err != nil {
 			say(std.stderr, "FakeHost: %v\r\n", err)
 			return 1

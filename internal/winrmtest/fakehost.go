@@ -53,6 +53,10 @@ type FakeHostOptions struct {
 	RebootDowntime time.Duration
 	// IgnoreRestart makes Restart-Computer succeed without rebooting.
 	IgnoreRestart bool
+	// DelayedExpansion is the host's registry setting (Command Processor
+	// DelayedExpansion=1): delayed expansion for every cmd.exe started
+	// without /V:ON or /V:OFF, WinRM's own cmd.exe /c included.
+	DelayedExpansion bool
 }
 
 // Upload describes one upload the FakeHost received.
@@ -249,12 +253,27 @@ func (h *FakeHost) Tree(dir string) map[string][]byte {
 // runCmdLine).
 func (h *FakeHost) ServeCommand(ctx context.Context, cmd *Command, stdout, stderr io.Writer) int {
 	line := strings.TrimSpace(strings.Join(append([]string{cmd.Line}, cmd.Args...), " "))
-	pid := h.start("cmd.exe /c " + line)
-	defer func() { h.end(pid, ctx.Err() != nil) }()
-	if cmd.Script != "" {
-		return h.runScript(ctx, cmd, stdout, stderr)
+	process := line
+	if !cmd.SkipCmdShell {
+		process = "cmd.exe /c " + line
 	}
-	return h.runCmdLine(ctx, line, streams{stdin: cmd.Stdin, stdout: stdout, stderr: stderr})
+	pid := h.start(process)
+	defer func() { h.end(pid, ctx.Err() != nil) }()
+	std := streams{stdin: cmd.Stdin, stdout: stdout, stderr: stderr}
+	switch {
+	case cmd.Script != "":
+		return h.runScript(ctx, cmd, stdout, stderr)
+	case !cmd.SkipCmdShell:
+		return h.runCmdLine(ctx, line, h.opts.DelayedExpansion, std)
+	}
+	if c, ok := parseCmdExe(line, h.opts.DelayedExpansion); ok {
+		if c.err != nil {
+			say(stderr, "FakeHost: %v\r\n", c.err)
+			return 1
+		}
+		return h.runCmdLine(ctx, c.line, c.delayed, std)
+	}
+	return h.runProgram(ctx, &Invocation{Shell: "cmd", Stdin: cmd.Stdin, Stdout: stdout, Stderr: stderr}, line)
 }
 
 var (

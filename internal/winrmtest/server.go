@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,6 +40,10 @@ type Command struct {
 	// Script is the decoded PowerShell script when the command line runs
 	// powershell.exe with -EncodedCommand; empty otherwise.
 	Script string
+	// SkipCmdShell is the WINRS_SKIP_CMD_SHELL option: when true the
+	// line is a process command line started as is; when false WinRM runs
+	// it through cmd.exe /c.
+	SkipCmdShell bool
 	// Stdin carries what the client sends to the command's stdin; it ends
 	// when the client closes stdin or the command is terminated.
 	Stdin io.Reader
@@ -100,6 +105,9 @@ type Stats struct {
 	Unauthorized int
 	// Dropped counts requests dropped because the host was down.
 	Dropped int
+	// EnvVariables lists the environment variables Create requests asked
+	// shells to set, as NAME=value.
+	EnvVariables []string
 }
 
 // Recorded is a command as the endpoint received it.
@@ -107,6 +115,8 @@ type Recorded struct {
 	Line   string
 	Args   []string
 	Script string
+	// SkipCmdShell is the WINRS_SKIP_CMD_SHELL option (see Command).
+	SkipCmdShell bool
 }
 
 // Server is a running WS-Management endpoint.
@@ -212,6 +222,7 @@ func (s *Server) Stats() Stats {
 	for k, v := range s.stats.Requests {
 		st.Requests[k] = v
 	}
+	st.EnvVariables = slices.Clone(s.stats.EnvVariables)
 	return st
 }
 
@@ -408,6 +419,9 @@ func (s *Server) create(w http.ResponseWriter, env *envelope) {
 	}
 	sh := &shell{id: strings.ToUpper(newID()), commands: make(map[string]*runningCommand)}
 	s.mu.Lock()
+	for _, v := range env.Body.Shell.Environment.Variables {
+		s.stats.EnvVariables = append(s.stats.EnvVariables, v.Name+"="+v.Value)
+	}
 	s.shells[sh.id] = sh
 	s.mu.Unlock()
 	s.writeOK(w, createResponse(env.Header.MessageID, s.URL, sh.id))
@@ -437,8 +451,14 @@ func (s *Server) command(reqCtx context.Context, w http.ResponseWriter, env *env
 		s.writeFault(w, fault(env.Header.MessageID, "w:InternalError", codeUnsupported, err.Error()))
 		return
 	}
+	skip := false
+	for _, o := range env.Header.OptionSet.Options {
+		if o.Name == "WINRS_SKIP_CMD_SHELL" && strings.EqualFold(strings.TrimSpace(o.Value), "TRUE") {
+			skip = true
+		}
+	}
 	s.mu.Lock()
-	s.recorded = append(s.recorded, Recorded{Line: line, Args: args, Script: script})
+	s.recorded = append(s.recorded, Recorded{Line: line, Args: args, Script: script, SkipCmdShell: skip})
 	s.mu.Unlock()
 
 	// Close terminates every command through its shell.
@@ -454,7 +474,7 @@ func (s *Server) command(reqCtx context.Context, w http.ResponseWriter, env *env
 		s.unknownShell(w, env)
 		return
 	}
-	cmd := &Command{ShellID: sh.id, ID: rc.id, Line: line, Args: args, Script: script, Stdin: rc.stdin}
+	cmd := &Command{ShellID: sh.id, ID: rc.id, Line: line, Args: args, Script: script, SkipCmdShell: skip, Stdin: rc.stdin}
 	go rc.run(ctx, s.opts.Handler, cmd)
 	s.writeOK(w, commandResponse(env.Header.MessageID, rc.id))
 }

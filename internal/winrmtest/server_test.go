@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +269,35 @@ func TestNTLMVerifierRejectsGarbage(t *testing.T) {
 		if v.verify(msg, DefaultUser, DefaultPassword) {
 			t.Errorf("verify(%x) accepted", msg)
 		}
+	}
+}
+
+func TestCreateRecordsEnvironment(t *testing.T) {
+	t.Parallel()
+	srv := New(Options{})
+	defer srv.Close()
+	create := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"
+ xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing"
+ xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">
+ <s:Header><a:Action>http://schemas.xmlsoap.org/ws/2004/09/transfer/Create</a:Action><a:MessageID>uuid:1</a:MessageID></s:Header>
+ <s:Body><rsp:Shell><rsp:Environment><rsp:Variable Name="SECRET">v</rsp:Variable></rsp:Environment>
+ <rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell></s:Body>
+</s:Envelope>`
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, strings.NewReader(create))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/soap+xml;charset=UTF-8")
+	req.SetBasicAuth(DefaultUser, DefaultPassword)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", res.StatusCode)
+	}
+	if got := srv.Stats().EnvVariables; !slices.Equal(got, []string{"SECRET=v"}) {
+		t.Errorf("EnvVariables = %q, want SECRET=v", got)
 	}
 }

@@ -78,6 +78,10 @@ type body struct {
 type shellBody struct {
 	InputStreams  string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell InputStreams"`
 	OutputStreams string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell OutputStreams"`
+	// Environment holds the variables a client asks the shell to set.
+	Environment struct {
+		Variables []nameValue `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Variable"`
+	} `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Environment"`
 }
 
 type commandLine struct {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -34,6 +35,25 @@ type Options struct {
 	WaitDelay time.Duration
 	// Logger receives events; default discards.
 	Logger *slog.Logger
+	// Env is the whole environment of every command, as "KEY=value"
+	// entries; default DefaultEnv(). The worker's own environment (which
+	// holds its secrets) is never passed on.
+	Env []string
+}
+
+// DefaultPath is the PATH commands run with.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// DefaultEnv is the environment commands get unless Options.Env says
+// otherwise: PATH=DefaultPath, HOME (the home directory of the worker's
+// user, from the user database, "/" when unknown) and LANG=C.UTF-8.
+// Nothing is taken from the worker's own environment.
+func DefaultEnv() []string {
+	home := "/"
+	if u, err := user.Current(); err == nil && u.HomeDir != "" {
+		home = u.HomeDir
+	}
+	return []string{"PATH=" + DefaultPath, "HOME=" + home, "LANG=C.UTF-8"}
 }
 
 // Communicator runs commands on the local host. It is safe for concurrent
@@ -60,6 +80,10 @@ func New(opts Options) *Communicator {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if opts.Env == nil {
+		opts.Env = DefaultEnv()
+	}
+	opts.Env = slices.Clone(opts.Env)
 	return &Communicator{opts: opts}
 }
 
@@ -94,6 +118,9 @@ func (c *Communicator) Run(ctx context.Context, cmd *remote.Cmd) error {
 	}
 	p := exec.CommandContext(ctx, c.opts.Shell, "-c", cmd.Command)
 	p.Dir = cmd.Dir
+	// Never the worker's environment: it holds PACKFLOW_SECRET_KEY and
+	// the like. A non-nil empty slice would mean "no variables" too.
+	p.Env = slices.Clone(c.opts.Env)
 	p.Stdin, p.Stdout, p.Stderr = cmd.Stdin, cmd.Stdout, cmd.Stderr
 	p.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	// Cancelling kills the whole process group, not just the shell.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -63,5 +65,42 @@ func TestUploadCopiesSymlinks(t *testing.T) {
 	}
 	if got, err := os.Readlink(filepath.Join(dst, "link")); err != nil || got != "target" {
 		t.Errorf("Readlink = %q, %v; want target", got, err)
+	}
+}
+
+// TestCommandsDoNotInheritTheWorkerEnvironment reproduces the probe of a
+// tenant's script printing the worker's secrets: a variable of the
+// worker's environment must not reach the command.
+func TestCommandsDoNotInheritTheWorkerEnvironment(t *testing.T) {
+	t.Setenv("PACKFLOW_SECRET_KEY", "worker-secret-must-not-leak")
+	var out strings.Builder
+	err := local.New(local.Options{}).Run(t.Context(), &remote.Cmd{Command: "env", Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "worker-secret-must-not-leak") {
+		t.Fatalf("the command saw the worker's environment:\n%s", out.String())
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		name, _, _ := strings.Cut(line, "=")
+		names = append(names, name)
+	}
+	// sh itself adds PWD (and some shells SHLVL and _); nothing else.
+	names = slices.DeleteFunc(names, func(n string) bool { return n == "PWD" || n == "SHLVL" || n == "_" || n == "OLDPWD" })
+	slices.Sort(names)
+	if want := []string{"HOME", "LANG", "PATH"}; !slices.Equal(names, want) {
+		t.Errorf("environment names = %v, want %v", names, want)
+	}
+}
+
+func TestEnvOption(t *testing.T) {
+	var out strings.Builder
+	c := local.New(local.Options{Env: []string{"PATH=/usr/bin:/bin", "GREETING=hi"}})
+	if err := c.Run(t.Context(), &remote.Cmd{Command: `printf '%s' "$GREETING/$HOME"`, Stdout: &out}); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "hi/" {
+		t.Errorf("output = %q, want %q", out.String(), "hi/")
 	}
 }

@@ -512,3 +512,31 @@ func TestHostWithSeveralKeyTypes(t *testing.T) {
 		}
 	}
 }
+
+// TestSendsNoEnvironment checks that no session asks the host to set a
+// variable: the worker's environment (which holds its secrets) stays
+// on the worker.
+func TestSendsNoEnvironment(t *testing.T) {
+	t.Setenv("PACKFLOW_SECRET_KEY", "worker-secret-must-not-leak")
+	t.Setenv("LANG", "C.UTF-8")
+	s := sshtest.Start(t, sshtest.Options{Logger: testLogger(t)})
+	c, err := rssh.Dial(t.Context(), faultOptions(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if err := c.Run(t.Context(), &remote.Cmd{Command: "true"}); err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	if err := os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	if err := c.Upload(t.Context(), src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.EnvRequests(); n != 0 {
+		t.Errorf("sessions sent %d env requests, want none", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,13 +49,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	scheme := "http"
-	if o.HTTPS {
-		scheme = "https"
-	}
 	c := &Client{
 		opts: o,
-		url:  scheme + "://" + net.JoinHostPort(o.Host, strconv.Itoa(o.Port)) + "/wsman",
+		url:  "https://" + net.JoinHostPort(o.Host, strconv.Itoa(o.Port)) + "/wsman",
 		http: &http.Client{Transport: rt},
 		idle: idle,
 		log:  o.Logger.With("host", o.Host, "port", o.Port),
@@ -63,7 +60,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		c.idle()
 		return nil, err
 	}
-	c.log.Debug("winrm connected", "https", o.HTTPS, "auth", o.Auth)
+	c.log.Debug("winrm connected", "auth", o.Auth)
 	return c, nil
 }
 
@@ -149,7 +146,7 @@ func (c *Client) session(ctx context.Context) (*session, error) {
 	params := winrm.NewParameters(
 		"PT"+strconv.Itoa(int(c.opts.OperationTimeout/time.Second))+"S", "en-US", c.opts.MaxEnvelopeSize)
 	params.TransportDecorator = func() winrm.Transporter { return tr }
-	ep := &winrm.Endpoint{Host: c.opts.Host, Port: c.opts.Port, HTTPS: c.opts.HTTPS}
+	ep := &winrm.Endpoint{Host: c.opts.Host, Port: c.opts.Port, HTTPS: true}
 	wc, err := winrm.NewClientWithParameters(ep, c.opts.User, c.opts.Password, params)
 	if err != nil {
 		return nil, fmt.Errorf("winrm: new client: %w", err)
@@ -209,7 +206,7 @@ func (t *transporter) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, erro
 	t.mu.Lock()
 	ctx := t.ctx
 	t.mu.Unlock()
-	req := msg.String()
+	req := skipCmdShell(msg.String())
 	body, err := t.c.post(ctx, req)
 	// A failed Send is the stdin feeder's to report (see runLine); a
 	// Receive that saw no output is retried by the library.
@@ -227,6 +224,28 @@ func (t *transporter) Post(_ *winrm.Client, msg *soap.SoapMessage) (string, erro
 		t.mu.Unlock()
 	}
 	return body, err
+}
+
+// skipCmdOption is the option of a Command request that makes WinRM run
+// the command line through cmd.exe /c; the masterzen client always sends
+// it FALSE.
+var skipCmdOption = regexp.MustCompile(`(Name="WINRS_SKIP_CMD_SHELL"[^>]*>)\s*FALSE\s*(<)`)
+
+// skipCmdShell makes a Command request start its command line as a
+// process of its own (WINRS_SKIP_CMD_SHELL=TRUE) instead of through
+// WinRM's cmd.exe /c, whose delayed expansion follows the host's registry
+// and would read the line a second time. The communicator's command lines
+// name their program: cmd.exe /d /v:off /s /c "…" or powershell.exe.
+func skipCmdShell(req string) string {
+	head := req[:min(len(req), 4096)]
+	if !strings.Contains(head, "/windows/shell/Command</") {
+		return req
+	}
+	loc := skipCmdOption.FindStringSubmatchIndex(head)
+	if loc == nil {
+		return req
+	}
+	return req[:loc[3]] + "TRUE" + req[loc[4]:]
 }
 
 // isSend reports whether a request is a Send, looking at the action in its

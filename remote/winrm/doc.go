@@ -5,28 +5,33 @@
 //
 // # Transport
 //
-// HTTPS verifies the host's certificate against the system roots, or
-// against Options.CACertPEM when given; Options.Insecure skips verification
-// and is meant only for servers explicitly recorded that way. Plain HTTP
-// exists for tests. Basic and NTLM authentication are supported; neither
-// encrypts messages itself, so use HTTPS (a host only accepts them over
-// plain HTTP with AllowUnencrypted set). The NTLM negotiator authenticates
-// every request afresh, which costs two extra round trips per message. Every
-// request carries the caller's context, so cancelling it aborts the
-// request on the wire; a cancelled command is then terminated with a
-// Signal and its shell deleted.
+// The client always speaks HTTPS (port 5986 by default) and verifies the
+// host's certificate against the system roots, or against
+// Options.CACertPEM when given; Options.Insecure skips verification and is
+// meant only for servers explicitly recorded that way. Plain HTTP
+// (Options.PlainHTTP) is refused with ErrPlainHTTP: Basic would send the
+// password in clear, and NTLM message encryption, which would make plain
+// HTTP safe, is not implemented (the masterzen client's version falls
+// back to unencrypted messages when its handshake fails, and ignores the
+// context). Basic and NTLM authentication are supported. The NTLM
+// negotiator authenticates every request afresh, which costs two extra
+// round trips per message. Every request carries the caller's context, so
+// cancelling it aborts the request on the wire; a cancelled command is
+// then terminated with a Signal and its shell deleted.
 //
 // # Commands
 //
-// WinRM's cmd shell runs every command line through cmd.exe /c (the client
-// always sends WINRS_SKIP_CMD_SHELL=FALSE), so a remote.ShellCmd command is
+// WinRM's cmd shell would run every command line through cmd.exe /c,
+// whose delayed expansion follows the host's registry. The communicator
+// instead starts every command line as a process of its own
+// (WINRS_SKIP_CMD_SHELL=TRUE, set on the masterzen client's Command
+// requests) and names cmd.exe itself, so a remote.ShellCmd command is
 // sent as
 //
-//	cd /d "<dir>" && <command>
+//	cmd.exe /d /v:off /s /c "cd /d "<dir>" && <command>"
 //
-// and runs as cmd.exe /c cd /d "<dir>" && <command>. Sending an explicit
-// "cmd.exe /c" as well would nest two cmd.exe: the outer one would split
-// the line at && and run the command outside the package directory.
+// exactly one cmd.exe reads it, with delayed expansion off (! and, inside
+// quotes, ^ are plain text) and /s removing the outer pair of quotes.
 //
 // A remote.ShellPowerShell command is sent as
 //

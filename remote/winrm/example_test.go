@@ -20,7 +20,7 @@ func Example() {
 
 	ctx := context.Background()
 	c, err := winrm.Dial(ctx, winrm.Options{
-		Host: srv.Host, Port: srv.Port, HTTPS: true,
+		Host: srv.Host, Port: srv.Port,
 		CACertPEM: srv.CACertPEM, // the host's certificate is verified
 		User:      winrmtest.DefaultUser, Password: winrmtest.DefaultPassword,
 	})

@@ -27,6 +27,12 @@ func (e *FaultError) timedOut() bool {
 	return strings.HasSuffix(e.Subcode, ":TimedOut") || e.Code == "2150858793"
 }
 
+// shellGone reports a fault saying the shell no longer exists on the
+// server, as after the host restarted.
+func (e *FaultError) shellGone() bool {
+	return strings.HasSuffix(e.Subcode, ":InvalidSelectors") || e.Code == "2150858843"
+}
+
 // faultEnvelope is the part of a fault answer that parseFault reads.
 type faultEnvelope struct {
 	Fault struct {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/packflow/packflow/remote"
 )
 
 // Auth names an authentication scheme.
@@ -22,10 +24,13 @@ const (
 	AuthNTLM Auth = "ntlm"
 )
 
+// ErrPlainHTTP is wrapped by the error of Dial with Options.PlainHTTP. It
+// wraps remote.ErrUnsupported: retrying cannot fix it.
+var ErrPlainHTTP = fmt.Errorf("winrm: plain HTTP refused: %w", remote.ErrUnsupported)
+
 // Defaults of Options.
 const (
 	DefaultHTTPSPort        = 5986
-	DefaultHTTPPort         = 5985
 	DefaultTimeout          = 30 * time.Second
 	DefaultOperationTimeout = 20 * time.Second
 	// DefaultMaxEnvelopeSize matches Windows' default MaxEnvelopeSizekb
@@ -46,11 +51,14 @@ const (
 type Options struct {
 	// Host is the name or address of the server.
 	Host string
-	// Port defaults to 5986 with HTTPS and 5985 without.
+	// Port defaults to 5986 (HTTPS).
 	Port int
-	// HTTPS selects TLS. Without it credentials and data cross the network
-	// in clear text (Basic): meant for tests.
-	HTTPS bool
+	// PlainHTTP asks for plain HTTP instead of HTTPS, the default. It is
+	// refused: with Basic the password would cross the network in clear,
+	// and NTLM would carry every command (rendered passwords included)
+	// readable, because this client does not implement NTLM message
+	// encryption. Dial fails with an error wrapping ErrPlainHTTP.
+	PlainHTTP bool
 	// Insecure skips certificate verification. Set it only for a server
 	// explicitly recorded as such; never by default.
 	Insecure bool
@@ -105,17 +113,14 @@ func (o Options) withDefaults() (Options, error) {
 	default:
 		return o, fmt.Errorf("winrm: unknown Options.Auth %q", o.Auth)
 	}
-	if o.Insecure && !o.HTTPS {
-		return o, errors.New("winrm: Options.Insecure needs HTTPS")
-	}
-	if len(o.CACertPEM) > 0 && !o.HTTPS {
-		return o, errors.New("winrm: Options.CACertPEM needs HTTPS")
+	if o.PlainHTTP {
+		if o.Auth == AuthBasic {
+			return o, fmt.Errorf("%w: Basic authentication would send the password in clear; use HTTPS (port %d)", ErrPlainHTTP, DefaultHTTPSPort)
+		}
+		return o, fmt.Errorf("%w: NTLM message encryption is not supported, so commands and their values would cross the network readable; use HTTPS (port %d)", ErrPlainHTTP, DefaultHTTPSPort)
 	}
 	if o.Port == 0 {
-		o.Port = DefaultHTTPPort
-		if o.HTTPS {
-			o.Port = DefaultHTTPSPort
-		}
+		o.Port = DefaultHTTPSPort
 	}
 	if o.Port < 0 || o.Port > 65535 {
 		return o, fmt.Errorf("winrm: Options.Port %d out of range", o.Port)

@@ -32,7 +32,7 @@ func (c *Client) Reboot(ctx context.Context, opts remote.RebootOptions) error {
 	// The connection may drop before the answer arrives: that is the
 	// reboot happening, not a failure.
 	if err := c.runScript(ctx, "reboot", rebootScript(opts.Command), nil, nil); err != nil &&
-		!errors.Is(err, remote.ErrDisconnected) {
+		!errors.Is(err, remote.ErrDisconnected) && !shellGone(err) {
 		return rebootErr(ctx, timeout, err)
 	}
 
@@ -91,4 +91,11 @@ func rebootDelay(n int, base, maxDelay time.Duration) time.Duration {
 		d *= 2
 	}
 	return min(d, maxDelay)
+}
+
+// shellGone reports whether err is the fault of a shell the host forgot:
+// a request of the reboot script that reached the host after it restarted.
+func shellGone(err error) bool {
+	var f *FaultError
+	return errors.As(err, &f) && f.shellGone()
 }

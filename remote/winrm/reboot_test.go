@@ -63,9 +63,9 @@ func TestRebootWaitsForNewBoot(t *testing.T) {
 	if b.host.Boots() != 1 || b.host.BootTime() == before {
 		t.Fatalf("boots = %d, boot time %s (was %s): the host did not reboot", b.host.Boots(), b.host.BootTime(), before)
 	}
-	if b.srv.Stats().Dropped == 0 {
-		t.Errorf("no connection was dropped: Reboot returned before the host went down")
-	}
+	// Whether a poll fell into the downtime depends on scheduling (under
+	// -race on a loaded machine the first poll may come after it): the
+	// new boot time above is what proves Reboot waited for the reboot.
 	var sawRestart bool
 	for _, c := range b.srv.Commands() {
 		if strings.HasPrefix(c.Script, "# packflow:reboot\n") && strings.Contains(c.Script, "    Restart-Computer -Force\n") {

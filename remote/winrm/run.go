@@ -144,8 +144,11 @@ func (c *Client) runLine(ctx context.Context, j job) error {
 		}
 	}
 	code := wcmd.ExitCode()
-	if sendErr := s.tr.firstSendErr(); stdinErr != nil && sendErr != nil {
-		// The library reports a failed Send as a short write only.
+	if sendErr := s.tr.firstSendErr(); code != 0 && sendErr != nil {
+		// A refused Send is recorded before the feeder closes the stream,
+		// so before the command can see EOF and exit: it is known here
+		// even when the feeder saw the exit first and kept quiet, or has
+		// not returned yet. The library reports it as a short write only.
 		stdinErr = fmt.Errorf("send stdin: %w", sendErr)
 	}
 	if stdinErr != nil {

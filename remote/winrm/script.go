@@ -154,20 +154,29 @@ func rebootScript(command string) string {
 	return internalScript("reboot", nil, "    "+command+"\n    exit 0\n")
 }
 
+// cmdPrefix starts the process that runs a cmd.exe command: no AutoRun
+// commands (/d), delayed expansion off whatever the registry says
+// (/v:off, so that ! is plain text), and /s so that exactly the outer
+// pair of quotes around the command is removed. Commands are started
+// without WinRM's own cmd.exe (see skipCmdShell), so this is the only
+// cmd.exe that reads the line.
+const cmdPrefix = "cmd.exe /d /v:off /s /c "
+
 // commandLine renders cmd as the line sent to the WinRM cmd shell. An
 // empty Shell means cmd.exe, WinRM's own shell.
 func commandLine(cmd *remote.Cmd) (string, error) {
 	var line string
 	switch cmd.Shell {
 	case remote.ShellCmd, "":
-		line = cmd.Command
+		inner := cmd.Command
 		if cmd.Dir != "" {
 			dir, err := remote.QuoteCmd(cmd.Dir)
 			if err != nil {
 				return "", fmt.Errorf("winrm: working directory: %w", err)
 			}
-			line = "cd /d " + dir + " && " + cmd.Command
+			inner = "cd /d " + dir + " && " + cmd.Command
 		}
+		line = cmdPrefix + `"` + inner + `"`
 	case remote.ShellPowerShell:
 		line = encodePowerShell(userScript(cmd.Dir, cmd.Command))
 	default:

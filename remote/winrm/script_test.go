@@ -18,9 +18,9 @@ func TestCommandLine(t *testing.T) {
 		wantErr error
 	}{
 		{name: "cmd in dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\p q\1.0`, Command: `setup.exe /S "a b"`},
-			want: `cd /d "C:\p q\1.0" && setup.exe /S "a b"`},
-		{name: "cmd without dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Command: "ver"}, want: "ver"},
-		{name: "empty shell is cmd", cmd: remote.Cmd{Command: "ver"}, want: "ver"},
+			want: `cmd.exe /d /v:off /s /c "cd /d "C:\p q\1.0" && setup.exe /S "a b""`},
+		{name: "cmd without dir", cmd: remote.Cmd{Shell: remote.ShellCmd, Command: "ver"}, want: `cmd.exe /d /v:off /s /c "ver"`},
+		{name: "empty shell is cmd", cmd: remote.Cmd{Command: "ver"}, want: `cmd.exe /d /v:off /s /c "ver"`},
 		{name: "dir with percent", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\%PATH%`, Command: "ver"},
 			wantErr: remote.ErrUnsafeValue},
 		{name: "dir with quote", cmd: remote.Cmd{Shell: remote.ShellCmd, Dir: `C:\a"b`, Command: "ver"},
@@ -87,7 +87,7 @@ func TestPackageDir(t *testing.T) {
 
 func TestOptionsDefaults(t *testing.T) {
 	t.Parallel()
-	o, err := Options{Host: "h", User: "u", HTTPS: true}.withDefaults()
+	o, err := Options{Host: "h", User: "u"}.withDefaults()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,16 +99,45 @@ func TestOptionsDefaults(t *testing.T) {
 	}
 	for _, bad := range []Options{
 		{User: "u"},
+		{Host: "h", User: "u", PlainHTTP: true},
+		{Host: "h", User: "u", PlainHTTP: true, Auth: AuthNTLM},
 		{Host: "h"},
 		{Host: "h", User: "u", Auth: "kerberos"},
-		{Host: "h", User: "u", Insecure: true},
-		{Host: "h", User: "u", CACertPEM: []byte("x")},
 		{Host: "h", User: "u", MaxEnvelopeSize: 1000},
 		{Host: "h", User: "u", Port: 70000},
 	} {
 		if _, err := bad.withDefaults(); err == nil {
 			t.Errorf("withDefaults(%+v) accepted", bad)
 		}
+	}
+}
+
+// TestPlainHTTPRefused checks that nothing but an explicit opt-out asks
+// for plain HTTP, and that the opt-out is refused with a reason: Basic
+// would send the password in clear, and NTLM message encryption is not
+// implemented.
+func TestPlainHTTPRefused(t *testing.T) {
+	t.Parallel()
+	o, err := Options{Host: "h", User: "u", Password: "p"}.withDefaults()
+	if err != nil || o.Port != DefaultHTTPSPort || o.PlainHTTP {
+		t.Fatalf("zero options = port %d plain %v, %v; want HTTPS on %d", o.Port, o.PlainHTTP, err, DefaultHTTPSPort)
+	}
+	for auth, want := range map[Auth]string{AuthBasic: "password in clear", AuthNTLM: "NTLM message encryption"} {
+		_, err := Dial(t.Context(), Options{Host: "127.0.0.1", User: "u", Password: "p", Auth: auth, PlainHTTP: true})
+		if !errors.Is(err, ErrPlainHTTP) || !remote.Permanent(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s over plain HTTP: err = %v, want a final ErrPlainHTTP saying %q", auth, err, want)
+		}
+	}
+	// A plain HTTP endpoint is never spoken to in clear: the client
+	// insists on TLS and fails the handshake.
+	plain := winrmtest.New(winrmtest.Options{})
+	t.Cleanup(plain.Close)
+	_, err = Dial(t.Context(), Options{Host: plain.Host, Port: plain.Port, User: winrmtest.DefaultUser, Password: winrmtest.DefaultPassword})
+	if err == nil {
+		t.Fatal("Dial of a plain HTTP endpoint succeeded")
+	}
+	if n := plain.Stats().Requests["Create"]; n != 0 {
+		t.Errorf("the plain endpoint served %d shells", n)
 	}
 }
 

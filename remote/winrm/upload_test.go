@@ -148,7 +148,7 @@ func (c corrupt) ServeCommand(ctx context.Context, cmd *winrmtest.Command, stdou
 func TestUploadDetectsCorruption(t *testing.T) {
 	t.Parallel()
 	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{})
-	srv := winrmtest.New(winrmtest.Options{Handler: corrupt{host}})
+	srv := winrmtest.NewTLS(winrmtest.Options{Handler: corrupt{host}})
 	t.Cleanup(srv.Close)
 	c, err := Dial(t.Context(), clientOptions(t, srv))
 	if err != nil {
@@ -251,7 +251,7 @@ func TestLineEncoder(t *testing.T) {
 func TestUploadReportsEnvelopeTooSmallOnHost(t *testing.T) {
 	t.Parallel()
 	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{})
-	srv := winrmtest.New(winrmtest.Options{Handler: host, MaxEnvelopeSize: 64 * 1024})
+	srv := winrmtest.NewTLS(winrmtest.Options{Handler: host, MaxEnvelopeSize: 64 * 1024})
 	t.Cleanup(srv.Close)
 	c, err := Dial(t.Context(), clientOptions(t, srv)) // assumes the default 500 KiB
 	if err != nil {
@@ -313,7 +313,7 @@ func TestUploadCancelledMidway(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{})
-	srv := winrmtest.New(winrmtest.Options{Handler: cancelOnUpload{host, cancel}})
+	srv := winrmtest.NewTLS(winrmtest.Options{Handler: cancelOnUpload{host, cancel}})
 	t.Cleanup(srv.Close)
 	c, err := Dial(t.Context(), clientOptions(t, srv))
 	if err != nil {

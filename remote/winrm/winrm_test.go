@@ -44,7 +44,6 @@ type bundle struct {
 
 type setupOpts struct {
 	host    winrmtest.FakeHostOptions
-	tls     bool
 	ntlm    bool              // the endpoint and the client use NTLM
 	handler winrmtest.Handler // wraps the host when set
 	client  func(*Options)
@@ -58,11 +57,7 @@ func setup(t *testing.T, so setupOpts) *bundle {
 		h = so.handler
 	}
 	eo := winrmtest.Options{Handler: h, Down: host.Down, ReceiveTimeout: time.Second, NTLM: so.ntlm}
-	start := winrmtest.New
-	if so.tls {
-		start = winrmtest.NewTLS
-	}
-	srv := start(eo)
+	srv := winrmtest.NewTLS(eo)
 	t.Cleanup(srv.Close)
 	opts := clientOptions(t, srv)
 	if so.ntlm {
@@ -83,7 +78,6 @@ func clientOptions(t *testing.T, srv *winrmtest.Server) Options {
 	return Options{
 		Host:       srv.Host,
 		Port:       srv.Port,
-		HTTPS:      srv.HTTPS,
 		CACertPEM:  srv.CACertPEM,
 		User:       winrmtest.DefaultUser,
 		Password:   winrmtest.DefaultPassword,
@@ -112,8 +106,8 @@ func TestRunCmdFromPackageRoot(t *testing.T) {
 	}
 	cmds := b.srv.Commands()
 	last := cmds[len(cmds)-1]
-	if want := `cd /d "C:\pkg\app" && type readme.txt`; last.Line != want || len(last.Args) != 0 {
-		t.Errorf("command line = %q %q, want %q", last.Line, last.Args, want)
+	if want := `cmd.exe /d /v:off /s /c "cd /d "C:\pkg\app" && type readme.txt"`; last.Line != want || len(last.Args) != 0 || !last.SkipCmdShell {
+		t.Errorf("command line = %q %q (skip cmd shell %v), want %q started without WinRM's cmd.exe", last.Line, last.Args, last.SkipCmdShell, want)
 	}
 }
 
@@ -152,7 +146,7 @@ func TestRunPowerShellEncodesScript(t *testing.T) {
 
 func TestRunAndUploadOverTLSWithNTLM(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOpts{tls: true, ntlm: true})
+	b := setup(t, setupOpts{ntlm: true})
 	src := writeTree(t, map[string][]byte{"a.txt": []byte("over ntlm")})
 	if err := b.client.Upload(t.Context(), src, `C:\pkg`); err != nil {
 		t.Fatalf("Upload: %v", err)
@@ -286,13 +280,12 @@ func TestConcurrentRuns(t *testing.T) {
 
 func TestDialErrors(t *testing.T) {
 	t.Parallel()
-	plain := winrmtest.New(winrmtest.Options{})
+	plain := winrmtest.NewTLS(winrmtest.Options{}) // Basic only
 	t.Cleanup(plain.Close)
-	secure := winrmtest.NewTLS(winrmtest.Options{})
-	t.Cleanup(secure.Close)
-	ntlm := winrmtest.New(winrmtest.Options{NTLM: true})
+	secure := plain
+	ntlm := winrmtest.NewTLS(winrmtest.Options{NTLM: true})
 	t.Cleanup(ntlm.Close)
-	closed := winrmtest.New(winrmtest.Options{})
+	closed := winrmtest.NewTLS(winrmtest.Options{})
 	closed.Close()
 
 	tests := []struct {
@@ -389,5 +382,22 @@ func TestRunLargeOutputMissingDirIgnoredInput(t *testing.T) {
 	in := bytes.Repeat([]byte("unread input\n"), 1<<16)
 	if err := b.client.Run(t.Context(), &remote.Cmd{Command: "exit 0", Stdin: bytes.NewReader(in)}); err != nil {
 		t.Errorf("Run of a command that ignores its input = %v, want nil", err)
+	}
+}
+
+// TestSendsNoEnvironment checks that no shell is asked to set a variable:
+// the worker's environment (which holds its secrets) stays on the worker.
+func TestSendsNoEnvironment(t *testing.T) {
+	t.Setenv("PACKFLOW_SECRET_KEY", "worker-secret-must-not-leak")
+	b := setup(t, setupOpts{})
+	if _, _, err := run(t.Context(), b.client, &remote.Cmd{Shell: remote.ShellCmd, Command: "echo hi"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t.Context(), b.client, &remote.Cmd{Shell: remote.ShellPowerShell, Command: "echo hi"}); err != nil {
+		t.Fatal(err)
+	}
+	st := b.srv.Stats()
+	if st.Requests["Create"] == 0 || len(st.EnvVariables) != 0 {
+		t.Errorf("shells created %d, variables sent %q; want some shells and no variables", st.Requests["Create"], st.EnvVariables)
 	}
 }
