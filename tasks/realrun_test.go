@@ -307,14 +307,15 @@ func TestRealManifestsRenderOnWinRM(t *testing.T) {
 	// RebootOnSuccess packages reboot the emulated host, which comes back
 	// with a new boot time.
 	host := winrmtest.NewFakeHost(winrmtest.FakeHostOptions{Programs: programs})
-	wsrv := winrmtest.New(winrmtest.Options{Handler: host, Down: host.Down, ReceiveTimeout: time.Second})
+	wsrv := winrmtest.NewTLS(winrmtest.Options{Handler: host, Down: host.Down, ReceiveTimeout: time.Second})
 	t.Cleanup(wsrv.Close)
 	cred, err := b.store.CreateCredential(ctx, store.Credential{AccountID: store.RootAccountID, Name: "win-admin",
 		Kind: store.CredentialPassword, Username: winrmtest.DefaultUser}, store.Secret{Secret: winrmtest.DefaultPassword})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sv := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: cred.ID})
+	sv := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: cred.ID,
+		WinRM: &store.WinRMSettings{CACert: string(wsrv.CACertPEM)}})
 	b.startWorker(t, workerOpts{})
 	const user, account = "alice", "root"
 	for _, c := range cases {
