@@ -200,7 +200,7 @@ func TestOneStepAtATimePerServer(t *testing.T) {
 	for range 4 {
 		e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
 			Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
-			Retry: &tasks.Retry{Max: 1}})
+			Retry: &tasks.Retry{Max: tasks.Retries(1)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,7 +224,7 @@ func TestDatacenterLimit(t *testing.T) {
 	b.startWorker(t, workerOpts{tuneSSH: f.tune, dcLimits: map[string]int{"default": 1}})
 	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
 		Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
-		Retry: &tasks.Retry{Max: 1}})
+		Retry: &tasks.Retry{Max: tasks.Retries(1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestExecutionFailsAtOnceOnIdentityAndAuth(t *testing.T) {
 	b.startWorker(t, workerOpts{tuneSSH: f.tune})
 	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
 		Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
-		Retry: &tasks.Retry{Max: 3, Backoff: tasks.Duration(time.Minute)}})
+		Retry: &tasks.Retry{Max: tasks.Retries(3), Backoff: tasks.Duration(time.Minute)}})
 	if err != nil {
 		t.Fatal(err)
 	}
