@@ -269,3 +269,25 @@ func TestEnqueueRetryMaxZero(t *testing.T) {
 		t.Errorf("MaxRetry = %d, want 0", info.MaxRetry)
 	}
 }
+
+// TestScheduleDeployRetryMaxZero: a schedule's deploy with "max": 0
+// deploys without retries.
+func TestScheduleDeployRetryMaxZero(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := testenv.Miniredis(t)
+	st := store.New(rdb, store.Options{})
+	if _, err := st.EnsureRootAccount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]int{`{"max":0}`: 0, `{"max":4}`: 4, `{"backoff":"5s"}`: tasks.DefaultRetryMax} {
+		sc := store.Schedule{ID: "s1", AccountID: store.RootAccountID, User: "alice", Action: store.ScheduleAction{
+			Kind: store.ActionDeploy, Package: "0b8f5e0e-1111-4c2a-9a55-0c1d2e3f4a01", Version: "1", Retry: json.RawMessage(raw)}}
+		req, _, err := tasks.ScheduleDeployRequest(ctx, st, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Retry == nil || req.Retry.MaxRetry() != want {
+			t.Errorf("schedule retry %s: deploys with %+v, want %d retries", raw, req.Retry, want)
+		}
+	}
+}
