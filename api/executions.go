@@ -45,6 +45,11 @@ type executionJSON struct {
 	Servers     []store.ServerRun `json:"servers"`
 	Cancelled   bool              `json:"cancelled"`
 	CreatedAt   time.Time         `json:"created_at"`
+	// The audit: the parameters as given (passwords masked), who
+	// cancelled and when.
+	Parameters  map[string]string `json:"parameters"`
+	CancelledBy string            `json:"cancelled_by,omitempty"`
+	CancelledAt *time.Time        `json:"cancelled_at,omitempty"`
 }
 
 func toExecutionJSON(e store.Execution, runs []store.ServerRun) executionJSON {
@@ -52,8 +57,13 @@ func toExecutionJSON(e store.Execution, runs []store.ServerRun) executionJSON {
 		runs = []store.ServerRun{}
 	}
 	runs = publicRuns(runs)
+	params := e.Parameters
+	if params == nil {
+		params = map[string]string{}
+	}
 	return executionJSON{ID: e.ID, Account: e.AccountID, BlueprintID: e.BlueprintID, User: e.User,
-		Status: store.ExecutionStatus(runs), Steps: e.Steps, Servers: runs, Cancelled: e.Cancelled, CreatedAt: e.CreatedAt}
+		Status: store.ExecutionStatus(runs), Steps: e.Steps, Servers: runs, Cancelled: e.Cancelled, CreatedAt: e.CreatedAt,
+		Parameters: params, CancelledBy: e.CancelledBy, CancelledAt: e.CancelledAt}
 }
 
 // createExecutionRequest deploys one package without a blueprint.
@@ -170,8 +180,9 @@ func (s *Server) getExecution(c echo.Context) error {
 }
 
 // executionLog answers GET /executions/{id}/log: the log as text, one
-// line per output line: time, server, step, stream, line. ?server= keeps
-// one server's lines.
+// line per output line: time, server, step (numbered from 1, as in the
+// events and the record; left out for lines about the server as a
+// whole), stream, line. ?server= keeps one server's lines.
 func (s *Server) executionLog(c echo.Context) error {
 	e, err := s.findExecution(c)
 	if err != nil {
@@ -193,7 +204,11 @@ func (s *Server) executionLog(c echo.Context) error {
 			if ev.Kind != store.EventLog || (server != "" && ev.Server != server) {
 				continue
 			}
-			if _, err := fmt.Fprintf(w, "%s %s step %d %s: %s\n", ev.Time.Format(time.RFC3339Nano), ev.Server, ev.Step+1, ev.Stream, ev.Line); err != nil {
+			step := ""
+			if ev.Step > 0 {
+				step = " step " + strconv.Itoa(ev.Step)
+			}
+			if _, err := fmt.Fprintf(w, "%s %s%s %s: %s\n", ev.Time.Format(time.RFC3339Nano), ev.Server, step, ev.Stream, ev.Line); err != nil {
 				return nil // the client went away
 			}
 		}
@@ -291,20 +306,22 @@ func validStreamID(id string) bool {
 }
 
 // cancelExecution answers POST /executions/{id}/cancel: running steps
-// stop (their remote processes are killed) and the rest are skipped.
+// stop (their remote processes are killed) and the rest are skipped; the
+// execution records who cancelled. An execution that has ended: 409.
 func (s *Server) cancelExecution(c echo.Context) error {
 	e, err := s.findExecution(c)
 	if err != nil {
 		return err
 	}
-	if err := tasks.Cancel(c.Request().Context(), s.store, e); err != nil {
+	if err := tasks.Cancel(c.Request().Context(), s.store, e, principalFrom(c).UserID); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, map[string]string{"execution_id": e.ID, "status": "cancelling"})
 }
 
 // rerunExecution answers POST /executions/{id}/rerun: failed and
-// cancelled servers run again from their first unfinished step.
+// cancelled servers run again from their first unfinished step. 409 while
+// a server still runs, or when none failed or was cancelled.
 func (s *Server) rerunExecution(c echo.Context) error {
 	e, err := s.findExecution(c)
 	if err != nil {

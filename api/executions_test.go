@@ -303,7 +303,7 @@ func TestE2EInventoryBlueprintDeploy(t *testing.T) {
 			var e store.Event
 			_ = json.Unmarshal([]byte(ev.data), &e)
 			switch {
-			case e.Server != name || e.Step != 0:
+			case e.Server != name || e.Step != 1:
 			case e.Kind == store.EventLog:
 				lastLog = i
 			case e.Status == store.StatusSucceeded:
@@ -318,6 +318,16 @@ func TestE2EInventoryBlueprintDeploy(t *testing.T) {
 	b.do(t, http.MethodGet, "/api/v1/executions/"+dep.ExecutionID, tok, nil).mustStatus(t, http.StatusOK).json(t, &ex)
 	if ex.Status != store.StatusSucceeded || len(ex.Servers) != 2 {
 		t.Fatalf("execution %+v", ex)
+	}
+	// The record keeps the parameters as given, and numbers steps from 1
+	// as the log and the events do.
+	if want := map[string]string{"Peer": "web2", "Shared": "same for all"}; fmt.Sprint(ex.Parameters) != fmt.Sprint(want) {
+		t.Errorf("parameters %v, want %v", ex.Parameters, want)
+	}
+	for i, st := range ex.Steps {
+		if st.Step != i+1 || ex.Servers[0].Steps[i].Step != i+1 {
+			t.Errorf("step %d numbered %d in the plan, %d in the run", i, st.Step, ex.Servers[0].Steps[i].Step)
+		}
 	}
 	for _, r := range ex.Servers {
 		if r.TaskID != tasks.ExecuteTaskID(ex.ID, r.ServerID, 1) {
@@ -364,6 +374,14 @@ func TestE2EInventoryBlueprintDeploy(t *testing.T) {
 	b.do(t, http.MethodGet, "/api/v1/executions/"+one.ExecutionID, tok, nil).mustStatus(t, http.StatusOK).json(t, &single)
 	if single.Status != store.StatusSucceeded || single.BlueprintID != "" {
 		t.Errorf("single-package execution %+v", single)
+	}
+	// Nothing to cancel or rerun in an execution that succeeded: 409 with
+	// the reason.
+	for verb, why := range map[string]string{"cancel": "already ended", "rerun": "nothing to rerun"} {
+		p := b.do(t, http.MethodPost, "/api/v1/executions/"+one.ExecutionID+"/"+verb, tok, nil).mustStatus(t, http.StatusConflict).problem(t)
+		if !strings.Contains(p.Detail, why) {
+			t.Errorf("%s: %+v, want a detail saying %q", verb, p, why)
+		}
 	}
 
 	// The canary never shows, in answers, the log, events or Redis.

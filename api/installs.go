@@ -140,9 +140,9 @@ func checkRetry(r *tasks.Retry, path string) []FieldError {
 		return nil
 	}
 	var errs []FieldError
-	if r.Max < 0 || r.Max > maxInstallRetries {
+	if r.Max != nil && (*r.Max < 0 || *r.Max > maxInstallRetries) {
 		errs = append(errs, FieldError{Path: path + ".max", Rule: "range",
-			Message: fmt.Sprintf("max is a number of retries from 0 (the default, %d) to %d", tasks.DefaultRetryMax, maxInstallRetries)})
+			Message: fmt.Sprintf("max is a number of retries from 0 (none) to %d; leave it out for the default, %d", maxInstallRetries, tasks.DefaultRetryMax)})
 	}
 	if r.Backoff < 0 {
 		errs = append(errs, FieldError{Path: path + ".backoff", Rule: "range", Message: "backoff must not be negative"})

@@ -100,7 +100,7 @@ func TestActivateInstallAccepted(t *testing.T) {
 	b.do(t, http.MethodPost, path, publisher, map[string]any{"force": true, "retry": map[string]any{"max": 5, "backoff": "1s"}}).
 		mustStatus(t, http.StatusAccepted).json(t, &acc)
 	info, _ = asynq.NewInspectorFromRedisClient(b.rdb).GetTaskInfo(st.Queue, acc.TaskID)
-	if err := json.Unmarshal(info.Payload, &p); err != nil || !p.Force || p.InstallRetry == nil || p.InstallRetry.Max != 5 {
+	if err := json.Unmarshal(info.Payload, &p); err != nil || !p.Force || p.InstallRetry == nil || p.InstallRetry.MaxRetry() != 5 {
 		t.Errorf("forced payload %s: %v", info.Payload, err)
 	}
 

@@ -35,6 +35,9 @@ const DefaultLogMaxLen = 100_000
 // ExecStep is one step of an execution's plan: a package version and what
 // its manifest says about running it.
 type ExecStep struct {
+	// Step is the step's number, from 1, as the log and the events
+	// number it.
+	Step    int    `json:"step"`
 	Package string `json:"package"`
 	Version string `json:"version"`
 	Name    string `json:"name"`
@@ -70,6 +73,10 @@ type Execution struct {
 	AccountName string     `json:"account_name"`
 	Steps       []ExecStep `json:"steps"`
 	ServerIDs   []string   `json:"server_ids"`
+	// Parameters are the values the deployment was given, for the audit;
+	// password values are masked (their sealed values are kept apart, for
+	// the worker only).
+	Parameters map[string]string `json:"parameters,omitempty"`
 	// Retry is the retry policy as requested (JSON), for the record.
 	Retry json.RawMessage `json:"retry,omitempty"`
 	// Timeout bounds each server's whole run; 0 means none.
@@ -78,11 +85,35 @@ type Execution struct {
 	CreatedAt time.Time     `json:"created_at"`
 	// Cancelled is set by a cancel and cleared by a rerun.
 	Cancelled bool `json:"cancelled"`
+	// CancelledBy and CancelledAt say who cancelled the execution last,
+	// and when; a rerun keeps them, for the audit.
+	CancelledBy string     `json:"cancelled_by,omitempty"`
+	CancelledAt *time.Time `json:"cancelled_at,omitempty"`
+}
+
+// number fills the step numbers of e (records written before they were
+// stored lack them).
+func (e *Execution) number() {
+	for i := range e.Steps {
+		e.Steps[i].Step = StepNumber(i)
+	}
+}
+
+// StepNumber is the number, from 1, of the step at index i of an
+// execution's plan: the one the log, the events and the record show.
+// Events of the server as a whole carry step 0 (index -1).
+func StepNumber(i int) int {
+	if i < 0 {
+		return 0
+	}
+	return i + 1
 }
 
 // StepRun is the state of one step on one server; a finished step is
 // its checkpoint.
 type StepRun struct {
+	// Step is the step's number, from 1.
+	Step   int    `json:"step"`
 	Status string `json:"status"`
 	// Phase is how far the step went: "" (nothing yet), "ran" (the
 	// command succeeded), "rebooted" (the reboot after it finished) and
@@ -115,6 +146,13 @@ type ServerRun struct {
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Steps      []StepRun  `json:"steps"`
+}
+
+// number fills the step numbers of r.
+func (r *ServerRun) number() {
+	for i := range r.Steps {
+		r.Steps[i].Step = StepNumber(i)
+	}
 }
 
 // Final reports whether the run has ended.
@@ -154,9 +192,11 @@ func ExecutionStatus(runs []ServerRun) string {
 // change of a server's state.
 type Event struct {
 	// ID is the stream ID; SSE's Last-Event-ID resumes after it.
-	ID     string    `json:"id"`
-	Kind   string    `json:"kind"` // "log" or "state"
-	Server string    `json:"server"`
+	ID     string `json:"id"`
+	Kind   string `json:"kind"` // "log" or "state"
+	Server string `json:"server"`
+	// Step is the step's number, from 1 (StepNumber); 0 for the server
+	// as a whole.
 	Step   int       `json:"step"`
 	Stream string    `json:"stream,omitempty"` // stdout, stderr, or packflow
 	Line   string    `json:"line,omitempty"`
@@ -187,6 +227,10 @@ func (s *Store) CreateExecution(ctx context.Context, e Execution, runs []ServerR
 		e.Retention = DefaultExecutionRetention
 	}
 	e.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	e.number()
+	for i := range runs {
+		runs[i].number()
+	}
 	sealedVals, err := s.sealValues(e.ID, values)
 	if err != nil {
 		return Execution{}, err
@@ -279,7 +323,9 @@ func (s *Store) ExecutionValues(ctx context.Context, id string) ([]map[string]Va
 
 // Execution returns execution id.
 func (s *Store) Execution(ctx context.Context, id string) (Execution, error) {
-	return getRecord[Execution](ctx, s.rdb, s.execKey(id, "rec"), "execution %q", id)
+	e, err := getRecord[Execution](ctx, s.rdb, s.execKey(id, "rec"), "execution %q", id)
+	e.number()
+	return e, err
 }
 
 // ServerRuns returns the runs of execution id in the order of its
@@ -299,6 +345,7 @@ func (s *Store) ServerRuns(ctx context.Context, e Execution) ([]ServerRun, error
 		if err := json.Unmarshal([]byte(b), &r); err != nil {
 			return nil, fmt.Errorf("store: decode run %s: %w", sid, err)
 		}
+		r.number()
 		out = append(out, r)
 	}
 	return out, nil
@@ -317,12 +364,14 @@ func (s *Store) ServerRun(ctx context.Context, id, sid string) (ServerRun, error
 	if err := json.Unmarshal(b, &r); err != nil {
 		return ServerRun{}, fmt.Errorf("store: decode run: %w", err)
 	}
+	r.number()
 	return r, nil
 }
 
 // PutServerRun writes r (the checkpoint of its steps) and adds a state
-// event for step (-1 for the server as a whole).
+// event for the step at index step (-1 for the server as a whole).
 func (s *Store) PutServerRun(ctx context.Context, e Execution, r ServerRun, step int) error {
+	r.number()
 	b, err := jsonBytes(r)
 	if err != nil {
 		return err
@@ -331,7 +380,7 @@ func (s *Store) PutServerRun(ctx context.Context, e Execution, r ServerRun, step
 	if step >= 0 && step < len(r.Steps) {
 		status = r.Steps[step].Status
 	}
-	ev := Event{Kind: EventState, Server: r.Name, Step: step, Status: status, Line: r.Error,
+	ev := Event{Kind: EventState, Server: r.Name, Step: StepNumber(step), Status: status, Line: r.Error,
 		Time: time.Now().UTC()}
 	if step >= 0 && step < len(r.Steps) {
 		ev.Line = r.Steps[step].Error
@@ -446,13 +495,19 @@ func (s *Store) Executions(ctx context.Context) ([]Execution, error) {
 	return out, nil
 }
 
-// SetCancelled sets or clears the cancel flag of execution id.
-func (s *Store) SetCancelled(ctx context.Context, id string, cancelled bool) (Execution, error) {
+// SetCancelled sets the cancel flag of execution id, recording by (the
+// user) and the time, or clears it (cancelled false; the audit fields
+// stay).
+func (s *Store) SetCancelled(ctx context.Context, id string, cancelled bool, by string) (Execution, error) {
 	k := s.execKey(id, "rec")
 	var out Execution
 	err := s.pkgTx(ctx, func(tx *redis.Tx) error {
 		if err := getJSON(ctx, tx, k, &out); err != nil {
 			return err
+		}
+		if cancelled && !out.Cancelled {
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			out.CancelledBy, out.CancelledAt = by, &now
 		}
 		out.Cancelled = cancelled
 		b, err := jsonBytes(out)
@@ -468,13 +523,8 @@ func (s *Store) SetCancelled(ctx context.Context, id string, cancelled bool) (Ex
 	if errors.Is(err, ErrNotFound) {
 		return out, fmt.Errorf("execution %q: %w", id, ErrNotFound)
 	}
+	out.number()
 	return out, wrapStoreErr("cancel execution", err)
-}
-
-// Cancelled reports whether execution id was cancelled.
-func (s *Store) Cancelled(ctx context.Context, id string) (bool, error) {
-	e, err := s.Execution(ctx, id)
-	return e.Cancelled, err
 }
 
 // Server leases: at most one step runs on a server at once, across every

@@ -19,7 +19,7 @@ func TestClientEnqueueAndLookup(t *testing.T) {
 	st := store.New(rdb, store.Options{})
 	c := tasks.NewClient(rdb, st, nil)
 
-	payload, err := tasks.WithRetry([]byte(`{"server":"s1"}`), tasks.Retry{Max: 7})
+	payload, err := tasks.WithRetry([]byte(`{"server":"s1"}`), tasks.Retry{Max: tasks.Retries(7)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,5 +82,16 @@
 //
 // A failed run removes the package it uploaded. A retry resumes at the
 // first step not done, after its last phase: a command that succeeded is
-// never run again.
+// never run again. "retry": {"max": 0} turns retries off; only an absent
+// max means DefaultRetryMax.
+//
+// A run stops from the side in two ways. A cancel (Cancel, recording who
+// and when) kills the remote process and records the step and the run
+// "cancelled by <user>". A lease the worker may have lost ends the run
+// with ErrLeaseLost, to be retried: another worker holds it, or no
+// renewal succeeded for the lease's life less one renewal interval
+// (Redis out of reach), so that the command is killed before the lease
+// can expire and another worker take the server. Steps are numbered from
+// 1 in the log, the events (0: the server as a whole) and the record
+// (store.StepNumber).
 package tasks

@@ -13,7 +13,7 @@ import (
 func ExampleNewInstallTask() {
 	a := store.Activation{ID: "activate:42", PackageID: "5f0c1b7e-2d3a-4c8e-9b1f-6a7d8e9f0a1b", Version: "1.2.0",
 		Closure: []store.ClosureVersion{{UUID: "5f0c1b7e-2d3a-4c8e-9b1f-6a7d8e9f0a1b", Version: "1.2.0"}}}
-	task, opts, err := tasks.NewInstallTask(a, "node-7", &tasks.Retry{Max: 5})
+	task, opts, err := tasks.NewInstallTask(a, "node-7", &tasks.Retry{Max: tasks.Retries(5)})
 	if err != nil {
 		fmt.Println(err)
 		return

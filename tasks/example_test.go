@@ -23,7 +23,7 @@ func ExampleBackoff_Ceiling() {
 func ExampleWithRetry() {
 	jitter := true
 	payload, err := tasks.WithRetry([]byte(`{"server":"web-1"}`), tasks.Retry{
-		Max:        5,
+		Max:        tasks.Retries(5),
 		Backoff:    tasks.Duration(30 * time.Second),
 		BackoffMax: tasks.Duration(10 * time.Minute),
 		Jitter:     &jitter,

@@ -171,7 +171,7 @@ func (x *Executor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	log = log.With("execution", e.ID, "server", r.Name)
 	if e.Cancelled {
-		return x.finish(ctx, e, &r, -1, ErrCancelled, true)
+		return x.finish(ctx, e, &r, -1, &CancelledError{By: e.CancelledBy}, true)
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, ok := asynq.GetMaxRetry(ctx)
@@ -185,7 +185,7 @@ func (x *Executor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	token := ExecuteTaskID(e.ID, sv.ID, r.Run) + ":" + randSuffix()
 	hctx, h, err := hold(ctx, st, e, sv, token, leaseParams{
-		ttl: x.o.LeaseTTL, wait: x.o.LeaseWait, dcLimit: x.o.DatacenterLimits[sv.Datacenter],
+		ttl: x.o.LeaseTTL, wait: x.o.LeaseWait, dcLimit: x.o.DatacenterLimits[sv.Datacenter], log: log,
 	})
 	if err != nil {
 		return x.finish(ctx, e, &r, -1, err, last)
@@ -206,10 +206,16 @@ func (x *Executor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	sink := newLogSink(ctx, st, e, r.Name, log)
+	// Closed on every path, a panic too: the lines it holds are written
+	// and its goroutine ends. The close below comes first on the others,
+	// so that the lines precede the final state change.
+	defer sink.close()
 	run := &serverRun{x: x, e: e, sv: sv, r: &r, sink: sink, log: log, last: last}
 	err = run.steps(hctx)
 	if cause := context.Cause(hctx); err != nil && (errors.Is(cause, ErrCancelled) || errors.Is(cause, ErrLeaseLost)) {
-		err = fmt.Errorf("%w: %w", cause, err)
+		// The cause says why the step stopped; what the step saw of
+		// it (a "context canceled") says nothing more.
+		err = cause
 	}
 	sink.close()
 	return x.finish(ctx, e, &r, run.current, err, last)
@@ -225,7 +231,7 @@ func (x *Executor) finish(ctx context.Context, e store.Execution, r *store.Serve
 	case err == nil:
 		r.Status, r.Error = store.StatusSucceeded, ""
 	case cancelled:
-		r.Status, r.Error = store.StatusCancelled, "cancelled"
+		r.Status, r.Error = store.StatusCancelled, reason(err)
 	case errors.Is(err, asynq.SkipRetry) || last:
 		r.Status, r.Error = store.StatusFailed, reason(err)
 	default:

@@ -89,17 +89,36 @@ func (c *Connector) Close() error { return c.o.SSH.Close() }
 // credentials, a host key mismatch, a transport not allowed) wrap
 // asynq.SkipRetry.
 func (c *Connector) Connect(ctx context.Context, sv store.Server) (Target, error) {
-	var sec store.Secret
-	var cred store.Credential
-	if sv.Transport != store.TransportLocal {
-		var err error
-		if cred, err = c.o.Store.Credential(ctx, sv.CredentialID); err != nil {
-			return nil, permanent(fmt.Errorf("server %s: credential: %w", sv.Name, err))
-		}
-		if sec, err = c.o.Store.CredentialSecret(ctx, sv.CredentialID); err != nil {
-			return nil, permanent(fmt.Errorf("server %s: credential: %w", sv.Name, err))
+	cred, sec, err := c.credentials(ctx, sv)
+	if err != nil {
+		return nil, err
+	}
+	return c.connectWith(ctx, sv, cred, sec)
+}
+
+// credentials reads the credential of sv and opens its secret (none for
+// the local transport). A credential that does not exist is permanent;
+// any other error (Redis out of reach) may pass.
+func (c *Connector) credentials(ctx context.Context, sv store.Server) (store.Credential, store.Secret, error) {
+	if sv.Transport == store.TransportLocal {
+		return store.Credential{}, store.Secret{}, nil
+	}
+	cred, err := c.o.Store.Credential(ctx, sv.CredentialID)
+	if err == nil {
+		var sec store.Secret
+		if sec, err = c.o.Store.CredentialSecret(ctx, sv.CredentialID); err == nil {
+			return cred, sec, nil
 		}
 	}
+	err = fmt.Errorf("server %s: credential: %w", sv.Name, err)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrNoSecretKey) {
+		err = permanent(err)
+	}
+	return store.Credential{}, store.Secret{}, err
+}
+
+// connectWith opens a Target for sv with its credential.
+func (c *Connector) connectWith(ctx context.Context, sv store.Server, cred store.Credential, sec store.Secret) (Target, error) {
 	t, err := c.connect(ctx, sv, cred, sec)
 	if err != nil {
 		if remote.Permanent(err) {

@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -59,15 +60,37 @@ func TestExecutionCancelThenRerun(t *testing.T) {
 	pidFile := filepath.Join(f.markers, "h1.slow.pid")
 	waitFor(t, "the slow step to start", func() bool { _, err := os.Stat(pidFile); return err == nil })
 	pid, _ := strconv.Atoi(strings.TrimSpace(readFile(t, pidFile)))
-	if err := tasks.Cancel(ctx, b.store, e); err != nil {
+	if err := tasks.Cancel(ctx, b.store, e, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	_, runs := b.waitFinal(t, e.ID)
+	e, runs := b.waitFinal(t, e.ID)
 	r := runs[0]
 	if r.Status != store.StatusCancelled || r.Steps[0].Status != store.StatusCancelled || r.Steps[1].Status != store.StatusSkipped {
 		t.Fatalf("after cancel: %+v", r)
 	}
 	waitFor(t, "the remote process to die", func() bool { return syscall.Kill(pid, 0) != nil })
+	// A cancel is recorded and logged as one, with who did it; not as a
+	// step that failed with "context canceled".
+	if e.CancelledBy != "bob" || e.CancelledAt == nil || !e.Cancelled {
+		t.Errorf("execution record: cancelled %v by %q at %v", e.Cancelled, e.CancelledBy, e.CancelledAt)
+	}
+	if r.Error != "cancelled by bob" || r.Steps[0].Error != "cancelled by bob" {
+		t.Errorf("run error %q, step error %q; want both \"cancelled by bob\"", r.Error, r.Steps[0].Error)
+	}
+	evs, err := b.store.Events(ctx, e.ID, "", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bool
+	for _, ev := range evs {
+		if strings.Contains(ev.Line, "context canceled") || strings.Contains(ev.Line, "step failed") {
+			t.Errorf("event %+v", ev)
+		}
+		logged = logged || (ev.Kind == store.EventLog && ev.Step == 1 && ev.Line == "cancelled by bob")
+	}
+	if !logged {
+		t.Errorf("no log line \"cancelled by bob\" for step 1 in %+v", evs)
+	}
 
 	ids, err := tasks.Rerun(ctx, b.store, b.client, e)
 	if err != nil || len(ids) != 1 {
@@ -84,9 +107,13 @@ func TestExecutionCancelThenRerun(t *testing.T) {
 	if n := strings.Count(readFile(t, filepath.Join(f.markers, "h1.after.count")), "run"); n != 1 {
 		t.Errorf("after step ran %d times", n)
 	}
-	// A second rerun has nothing to do.
-	if ids, err := tasks.Rerun(ctx, b.store, b.client, e); err != nil || len(ids) != 0 {
-		t.Errorf("rerun of a succeeded execution: %v, %v", ids, err)
+	// A second rerun has nothing to do, and a cancel nothing to stop:
+	// both are refused with the reason.
+	if ids, err := tasks.Rerun(ctx, b.store, b.client, e); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "nothing to rerun") || len(ids) != 0 {
+		t.Errorf("rerun of a succeeded execution: %v, %v; want a conflict", ids, err)
+	}
+	if err := tasks.Cancel(ctx, b.store, e, "bob"); !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "already ended") {
+		t.Errorf("cancel of a succeeded execution: %v; want a conflict", err)
 	}
 }
 
@@ -201,7 +228,7 @@ func TestOneStepAtATimePerServer(t *testing.T) {
 	for range 4 {
 		e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
 			Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
-			Retry: &tasks.Retry{Max: 1}})
+			Retry: &tasks.Retry{Max: tasks.Retries(1)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +252,7 @@ func TestDatacenterLimit(t *testing.T) {
 	b.startWorker(t, workerOpts{tuneSSH: f.tune, dcLimits: map[string]int{"default": 1}})
 	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
 		Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
-		Retry: &tasks.Retry{Max: 1}})
+		Retry: &tasks.Retry{Max: tasks.Retries(1)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +281,7 @@ func TestExecutionFailsAtOnceOnIdentityAndAuth(t *testing.T) {
 	b.startWorker(t, workerOpts{tuneSSH: f.tune})
 	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
 		Steps: []tasks.StepRef{{Package: v.PackageID, Version: v.Version}}, Servers: f.servers, Visible: f.servers,
-		Retry: &tasks.Retry{Max: 3, Backoff: tasks.Duration(time.Minute)}})
+		Retry: &tasks.Retry{Max: tasks.Retries(3), Backoff: tasks.Duration(time.Minute)}})
 	if err != nil {
 		t.Fatal(err)
 	}

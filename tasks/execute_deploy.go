@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/packflow/packflow/manifest"
+	"github.com/packflow/packflow/remote"
 	"github.com/packflow/packflow/store"
 )
 
@@ -125,7 +126,7 @@ func Deploy(ctx context.Context, st *store.Store, enq Enqueuer, req DeployReques
 	}
 	e := store.Execution{
 		AccountID: req.AccountID, AccountName: req.AccountName, User: req.User, BlueprintID: req.BlueprintID,
-		Timeout: req.Timeout, Retention: req.Retention,
+		Timeout: req.Timeout, Retention: req.Retention, Parameters: maskedParameters(req.Parameters, values),
 	}
 	if req.Retry != nil {
 		e.Retry, _ = json.Marshal(req.Retry)
@@ -165,6 +166,26 @@ func Deploy(ctx context.Context, st *store.Store, enq Enqueuer, req DeployReques
 	return e, ids, err
 }
 
+// maskedParameters returns the parameters of a deployment as given, for
+// its record, with the value of every variable that is a password in some
+// step masked.
+func maskedParameters(given map[string]string, values []map[string]store.Value) map[string]string {
+	if len(given) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(given))
+	for k, v := range given {
+		out[k] = v
+		for _, step := range values {
+			if sv, ok := step[k]; ok && sv.Secret {
+				out[k] = remote.MaskText
+				break
+			}
+		}
+	}
+	return out
+}
+
 // enqueueRuns enqueues the task of each run; a task already enqueued (its
 // ID taken) counts as enqueued.
 func enqueueRuns(ctx context.Context, enq Enqueuer, e store.Execution, runs []store.ServerRun, retry *Retry) ([]string, error) {
@@ -183,20 +204,28 @@ func enqueueRuns(ctx context.Context, enq Enqueuer, e store.Execution, runs []st
 }
 
 // Rerun runs the failed and cancelled servers of execution e again from
-// their first unfinished step, and returns the new task IDs. While any
-// server's run has not ended (a cancel still stopping it, say), it
-// refuses with store.ErrConflict.
+// their first unfinished step, and returns the new task IDs. It refuses
+// with store.ErrConflict, saying why, while any server's run has not
+// ended (a cancel still stopping it, say) and when no server failed or
+// was cancelled: there is nothing to run again.
 func Rerun(ctx context.Context, st *store.Store, enq Enqueuer, e store.Execution) ([]string, error) {
 	runs, err := st.ServerRuns(ctx, e)
 	if err != nil {
 		return nil, err
 	}
+	rerun := 0
 	for _, r := range runs {
 		if !r.Final() {
 			return nil, fmt.Errorf("%w: server %s is still %s; rerun once every server's run has ended", store.ErrConflict, r.Name, r.Status)
 		}
+		if r.Status == store.StatusFailed || r.Status == store.StatusCancelled {
+			rerun++
+		}
 	}
-	if e, err = st.SetCancelled(ctx, e.ID, false); err != nil {
+	if rerun == 0 {
+		return nil, fmt.Errorf("%w: nothing to rerun: no server failed or was cancelled in execution %s", store.ErrConflict, e.ID)
+	}
+	if e, err = st.SetCancelled(ctx, e.ID, false, ""); err != nil {
 		return nil, err
 	}
 	var again []store.ServerRun
@@ -231,24 +260,36 @@ func Rerun(ctx context.Context, st *store.Store, enq Enqueuer, e store.Execution
 	return enqueueRuns(ctx, enq, e, again, retry)
 }
 
-// Cancel flags execution e as cancelled (running steps stop within about
-// a second, their remote processes killed) and marks the runs that have
-// not started cancelled.
-func Cancel(ctx context.Context, st *store.Store, e store.Execution) error {
-	e, err := st.SetCancelled(ctx, e.ID, true)
-	if err != nil {
-		return err
-	}
+// Cancel flags execution e as cancelled by user by (running steps stop
+// within about a second, their remote processes killed; the execution
+// records who cancelled and when) and marks the runs that have not
+// started cancelled. An execution whose every run has ended cannot be
+// cancelled: store.ErrConflict, with the reason. Cancelling twice is
+// harmless; the first cancel is the one recorded.
+func Cancel(ctx context.Context, st *store.Store, e store.Execution, by string) error {
 	runs, err := st.ServerRuns(ctx, e)
 	if err != nil {
 		return err
 	}
+	if ended(runs) {
+		return fmt.Errorf("%w: execution %s has already ended (%s); there is nothing to cancel", store.ErrConflict, e.ID, store.ExecutionStatus(runs))
+	}
+	if e, err = st.SetCancelled(ctx, e.ID, true, by); err != nil {
+		return err
+	}
+	if runs, err = st.ServerRuns(ctx, e); err != nil {
+		return err
+	}
+	why := (&CancelledError{By: e.CancelledBy}).Error()
 	now := time.Now().UTC()
 	for _, r := range runs {
 		if r.Status != store.StatusQueued {
 			continue
 		}
-		r.Status, r.Error, r.FinishedAt = store.StatusCancelled, "cancelled", &now
+		if err := st.AppendLog(ctx, e, []store.Event{{Kind: store.EventLog, Server: r.Name, Stream: "packflow", Line: why, Time: now}}); err != nil {
+			return err
+		}
+		r.Status, r.Error, r.FinishedAt = store.StatusCancelled, why, &now
 		for i := range r.Steps {
 			if r.Steps[i].Status == store.StatusPending || r.Steps[i].Status == store.StatusFailed {
 				r.Steps[i].Status = store.StatusSkipped
@@ -259,4 +300,14 @@ func Cancel(ctx context.Context, st *store.Store, e store.Execution) error {
 		}
 	}
 	return nil
+}
+
+// ended reports whether every run has ended.
+func ended(runs []store.ServerRun) bool {
+	for _, r := range runs {
+		if !r.Final() {
+			return false
+		}
+	}
+	return true
 }

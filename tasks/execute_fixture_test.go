@@ -120,12 +120,19 @@ type workerOpts struct {
 	stageDir   string
 	nodeID     string
 	allowLocal bool
+	// rdb and st, when set, are the worker's own Redis client and store
+	// (a client through a proxy, or with hooks); default the bundle's.
+	rdb redis.UniversalClient
+	st  *store.Store
 }
 
 // startWorker starts a worker serving exec:default with the executor.
 func (b *execBundle) startWorker(t *testing.T, o workerOpts) *worker.Worker {
 	t.Helper()
-	conn, err := tasks.NewConnector(tasks.ConnectorOptions{Store: b.store, TuneSSH: o.tuneSSH, AllowLocal: o.allowLocal, Logger: b.log})
+	if o.rdb == nil {
+		o.rdb, o.st = b.rdb, b.store
+	}
+	conn, err := tasks.NewConnector(tasks.ConnectorOptions{Store: o.st, TuneSSH: o.tuneSSH, AllowLocal: o.allowLocal, Logger: b.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,16 +140,16 @@ func (b *execBundle) startWorker(t *testing.T, o workerOpts) *worker.Worker {
 	if o.stageDir == "" {
 		o.stageDir = t.TempDir()
 	}
-	ex, err := tasks.NewExecutor(tasks.ExecuteOptions{Store: b.store, Connector: conn,
+	ex, err := tasks.NewExecutor(tasks.ExecuteOptions{Store: o.st, Connector: conn,
 		Stager: &tasks.BlobStager{Blob: b.blob, Dir: o.stageDir}, LeaseTTL: o.leaseTTL,
 		DatacenterLimits: o.dcLimits, Logger: b.log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w, err := worker.New(worker.Options{
-		Redis: b.rdb, Store: b.store, NodeID: o.nodeID, Concurrency: 16, Datacenters: []string{"default"},
+		Redis: o.rdb, Store: o.st, NodeID: o.nodeID, Concurrency: 16, Datacenters: []string{"default"},
 		Retry:    tasks.Backoff{Base: time.Second, Cap: time.Second},
-		Handlers: tasks.Handlers(tasks.Deps{Store: b.store, Logger: b.log, Blob: b.blob, Executor: ex}),
+		Handlers: tasks.Handlers(tasks.Deps{Store: o.st, Logger: b.log, Blob: b.blob, Executor: ex}),
 		Logger:   b.log, ShutdownTimeout: 5 * time.Second,
 	})
 	if err != nil {

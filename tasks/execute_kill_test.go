@@ -109,7 +109,7 @@ func TestExecutionSurvivesKilledWorker(t *testing.T) {
 	e, _, err := tasks.Deploy(ctx, b.store, b.client, tasks.DeployRequest{AccountID: store.RootAccountID, User: "alice",
 		Steps: []tasks.StepRef{{Package: one.PackageID, Version: one.Version}, {Package: two.PackageID, Version: two.Version},
 			{Package: three.PackageID, Version: three.Version}},
-		Servers: f.servers, Visible: f.servers, Retry: &tasks.Retry{Max: 5, Backoff: tasks.Duration(time.Second)}})
+		Servers: f.servers, Visible: f.servers, Retry: &tasks.Retry{Max: tasks.Retries(5), Backoff: tasks.Duration(time.Second)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,10 +31,11 @@ type logSink struct {
 	pending []store.Event
 	// flushMu keeps batches in order when a flush from the loop and one
 	// from sync overlap.
-	flushMu sync.Mutex
-	wake    chan struct{}
-	done    chan struct{}
-	stopped chan struct{}
+	flushMu   sync.Mutex
+	wake      chan struct{}
+	done      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 func newLogSink(ctx context.Context, st *store.Store, e store.Execution, server string, log *slog.Logger) *logSink {
@@ -86,7 +87,7 @@ func (s *logSink) sync(ctx context.Context) { s.flush(context.WithoutCancel(ctx)
 // add queues one line.
 func (s *logSink) add(step int, stream, line string) {
 	s.mu.Lock()
-	s.pending = append(s.pending, store.Event{Kind: store.EventLog, Server: s.server, Step: step,
+	s.pending = append(s.pending, store.Event{Kind: store.EventLog, Server: s.server, Step: store.StepNumber(step),
 		Stream: stream, Line: line, Time: time.Now().UTC()})
 	full := len(s.pending) >= logBatchMax
 	s.mu.Unlock()
@@ -98,10 +99,13 @@ func (s *logSink) add(step int, stream, line string) {
 	}
 }
 
-// close flushes what is left and stops the loop.
+// close flushes what is left and stops the loop. Only the first call
+// does anything, so that a deferred close may follow an explicit one.
 func (s *logSink) close() {
-	close(s.done)
-	<-s.stopped
+	s.closeOnce.Do(func() {
+		close(s.done)
+		<-s.stopped
+	})
 }
 
 // lineWriter splits a stream into lines for the sink.

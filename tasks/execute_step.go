@@ -54,16 +54,6 @@ func (s *serverRun) steps(ctx context.Context) error {
 	if s.values, err = st.ExecutionValues(ctx, s.e.ID); err != nil {
 		return err
 	}
-	if s.sv.Transport != store.TransportLocal {
-		cred, err := st.Credential(ctx, s.sv.CredentialID)
-		if err == nil && cred.Kind == store.CredentialPassword {
-			sec, err := st.CredentialSecret(ctx, s.sv.CredentialID)
-			if err != nil {
-				return permanent(err)
-			}
-			s.password = sec.Secret
-		}
-	}
 	for i, step := range s.e.Steps {
 		sr := &s.r.Steps[i]
 		if sr.Status == store.StatusSucceeded || sr.Status == store.StatusSkipped {
@@ -78,7 +68,7 @@ func (s *serverRun) steps(ctx context.Context) error {
 			continue
 		}
 		if s.tg == nil {
-			if s.tg, err = s.x.o.Connector.Connect(ctx, s.sv); err != nil {
+			if err := s.connect(ctx); err != nil {
 				return s.stepFailed(ctx, i, err)
 			}
 			defer func() { _ = s.tg.Close() }()
@@ -90,12 +80,39 @@ func (s *serverRun) steps(ctx context.Context) error {
 	return nil
 }
 
-// stepFailed records err on step i and returns it.
+// connect opens the server once per run. Its credential is read and
+// opened once, here: the same secret logs in and fills
+// T3.Server.Password. A store error fails the step (to be retried), so
+// that a command never runs with an empty password in its place.
+func (s *serverRun) connect(ctx context.Context) error {
+	cred, sec, err := s.x.o.Connector.credentials(ctx, s.sv)
+	if err != nil {
+		return err
+	}
+	if s.tg, err = s.x.o.Connector.connectWith(ctx, s.sv, cred, sec); err != nil {
+		return err
+	}
+	if cred.Kind == store.CredentialPassword {
+		s.password = sec.Secret
+	}
+	return nil
+}
+
+// stepFailed records err on step i and returns it. A step stopped by a
+// cancel is recorded cancelled, with who cancelled, and one stopped by a
+// lost lease says so: not the "context canceled" the step saw.
 func (s *serverRun) stepFailed(ctx context.Context, i int, err error) error {
 	sr := &s.r.Steps[i]
 	now := time.Now().UTC()
-	sr.Status, sr.Error, sr.FinishedAt = store.StatusFailed, reason(err), &now
-	s.sink.add(i, "packflow", "step failed: "+sr.Error)
+	status, line := store.StatusFailed, "step failed: "
+	if cause := context.Cause(ctx); errors.Is(cause, ErrCancelled) || errors.Is(cause, ErrLeaseLost) {
+		err, line = cause, "step stopped: "
+		if errors.Is(cause, ErrCancelled) {
+			status, line = store.StatusCancelled, ""
+		}
+	}
+	sr.Status, sr.Error, sr.FinishedAt = status, reason(err), &now
+	s.sink.add(i, "packflow", line+sr.Error)
 	if serr := s.save(ctx, i); serr != nil {
 		return errors.Join(err, serr)
 	}
@@ -159,6 +176,7 @@ func (s *serverRun) stageAndRun(ctx context.Context, i int) (err error) {
 		}
 		return err
 	}
+	s.sink.add(i, "packflow", fmt.Sprintf("staging %s %s (attempt %d)", step.Name, step.Version, sr.Attempts))
 	local, err := s.x.o.Stager.Stage(ctx, v)
 	if err != nil {
 		return err

@@ -190,7 +190,7 @@ func TestExecutionTwoStepsThreeHosts(t *testing.T) {
 		},
 		Servers: f.servers, Visible: f.servers,
 		Parameters: map[string]string{"Str": hostile, "Multi": "a,c", "Pw": canary, "Srv": "h2", "SrvIP": "h3", "Shared": "one value"},
-		Retry:      &tasks.Retry{Max: 3},
+		Retry:      &tasks.Retry{Max: tasks.Retries(3)},
 	})
 	var pe *tasks.ProblemsError
 	if !errors.As(err, &pe) || len(pe.Problems) != 1 || pe.Problems[0].Path != "steps[1].version" {
@@ -204,7 +204,7 @@ func TestExecutionTwoStepsThreeHosts(t *testing.T) {
 		},
 		Servers: f.servers, Visible: f.servers,
 		Parameters: map[string]string{"Str": hostile, "Multi": "a,c", "Pw": canary, "Srv": "h2", "SrvIP": "h3", "Shared": "one value"},
-		Retry:      &tasks.Retry{Max: 3},
+		Retry:      &tasks.Retry{Max: tasks.Retries(3)},
 	})
 	if err != nil {
 		t.Fatalf("Deploy: %v", err)

@@ -114,8 +114,9 @@ func RetryDelayFunc(defaults Backoff, src rand.Source) asynq.RetryDelayFunc {
 // Retry is a task's own retry policy, carried at the top level of its JSON
 // payload under "retry". Unset fields fall back to the worker's defaults.
 type Retry struct {
-	// Max is the number of retries; 0 means DefaultRetryMax.
-	Max int `json:"max,omitempty"`
+	// Max is the number of retries after the first attempt: absent (nil)
+	// means DefaultRetryMax, 0 means no retry at all.
+	Max *int `json:"max,omitempty"`
 	// Backoff overrides Backoff.Base.
 	Backoff Duration `json:"backoff,omitempty"`
 	// BackoffMax overrides Backoff.Cap.
@@ -126,8 +127,8 @@ type Retry struct {
 
 // Validate reports values that cannot be used.
 func (r Retry) Validate() error {
-	if r.Max < 0 {
-		return fmt.Errorf("tasks: retry max must not be negative, got %d", r.Max)
+	if r.Max != nil && *r.Max < 0 {
+		return fmt.Errorf("tasks: retry max must not be negative, got %d", *r.Max)
 	}
 	if r.Backoff < 0 || r.BackoffMax < 0 {
 		return errors.New("tasks: retry backoff must not be negative")
@@ -157,13 +158,17 @@ func (r Retry) Apply(defaults Backoff) Backoff {
 	return b
 }
 
-// MaxRetry is the number of retries the policy allows.
+// MaxRetry is the number of retries the policy allows: Max when set (0
+// for none), else DefaultRetryMax.
 func (r Retry) MaxRetry() int {
-	if r.Max > 0 {
-		return r.Max
+	if r.Max != nil {
+		return *r.Max
 	}
 	return DefaultRetryMax
 }
+
+// Retries returns n as a Retry.Max value.
+func Retries(n int) *int { return &n }
 
 // retryEnvelope decodes only the retry object of a payload.
 type retryEnvelope struct {

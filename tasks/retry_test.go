@@ -1,6 +1,7 @@
 package tasks_test
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
+	"github.com/packflow/packflow/internal/testenv"
+	"github.com/packflow/packflow/store"
 	"github.com/packflow/packflow/tasks"
 )
 
@@ -131,7 +134,7 @@ func TestRetryDelayFuncOverride(t *testing.T) {
 	f := tasks.RetryDelayFunc(defaults, rand.NewPCG(1, 2))
 	off := false
 	withRetry, err := tasks.WithRetry([]byte(`{"server":"s1"}`), tasks.Retry{
-		Max: 5, Backoff: tasks.Duration(3 * time.Second), BackoffMax: tasks.Duration(5 * time.Second), Jitter: &off,
+		Max: tasks.Retries(5), Backoff: tasks.Duration(3 * time.Second), BackoffMax: tasks.Duration(5 * time.Second), Jitter: &off,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +180,7 @@ func TestRetryDelayFuncJitterFromOverride(t *testing.T) {
 }
 
 func TestWithRetry(t *testing.T) {
-	out, err := tasks.WithRetry([]byte(`{"a":1,"retry":{"max":9}}`), tasks.Retry{Max: 2, Backoff: tasks.Duration(time.Minute)})
+	out, err := tasks.WithRetry([]byte(`{"a":1,"retry":{"max":9}}`), tasks.Retry{Max: tasks.Retries(2), Backoff: tasks.Duration(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,10 +199,95 @@ func TestWithRetry(t *testing.T) {
 	if _, err := tasks.WithRetry([]byte(`[1]`), tasks.Retry{}); err == nil {
 		t.Error("WithRetry on a JSON array: want an error")
 	}
-	if _, err := tasks.WithRetry(nil, tasks.Retry{Max: -1}); err == nil {
+	if _, err := tasks.WithRetry(nil, tasks.Retry{Max: tasks.Retries(-1)}); err == nil {
 		t.Error("negative max: want an error")
 	}
 	if r, ok := tasks.RetryFromPayload([]byte(`{"a":1}`)); ok || r.MaxRetry() != tasks.DefaultRetryMax {
 		t.Errorf("no retry object: got %+v, %v", r, ok)
+	}
+}
+
+// TestRetryMaxZeroMeansNoRetry: "max": 0 is the "do not retry" switch; only
+// an absent max means the default. The policy keeps its meaning through
+// the JSON round trips of payloads, execution records (rerun) and
+// schedules.
+func TestRetryMaxZeroMeansNoRetry(t *testing.T) {
+	tests := []struct {
+		json string
+		want int
+	}{
+		{`{"max":0}`, 0},
+		{`{"max":0,"backoff":"1s"}`, 0},
+		{`{"max":2}`, 2},
+		{`{}`, tasks.DefaultRetryMax},
+		{`{"backoff":"1s"}`, tasks.DefaultRetryMax},
+		{`{"max":null}`, tasks.DefaultRetryMax},
+	}
+	for _, tt := range tests {
+		var r tasks.Retry
+		if err := json.Unmarshal([]byte(tt.json), &r); err != nil {
+			t.Fatalf("%s: %v", tt.json, err)
+		}
+		if got := r.MaxRetry(); got != tt.want {
+			t.Errorf("%s: MaxRetry() = %d, want %d", tt.json, got, tt.want)
+		}
+		// As a schedule or an execution record stores it.
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back tasks.Retry
+		if err := json.Unmarshal(b, &back); err != nil || back.MaxRetry() != tt.want {
+			t.Errorf("%s: stored as %s, read back MaxRetry() = %d (%v), want %d", tt.json, b, back.MaxRetry(), err, tt.want)
+		}
+		// As a task payload carries it.
+		payload, err := tasks.WithRetry([]byte(`{"server":"s1"}`), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := tasks.RetryFromPayload(payload); !ok || p.MaxRetry() != tt.want {
+			t.Errorf("%s: payload %s gives MaxRetry() = %d, %v, want %d", tt.json, payload, p.MaxRetry(), ok, tt.want)
+		}
+	}
+}
+
+// TestEnqueueRetryMaxZero: a payload saying "max": 0 is enqueued with no
+// retry at all.
+func TestEnqueueRetryMaxZero(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := testenv.Miniredis(t)
+	c := tasks.NewClient(rdb, store.New(rdb, store.Options{}), nil)
+	payload, err := tasks.WithRetry([]byte(`{"server":"s1"}`), tasks.Retry{Max: tasks.Retries(0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Enqueue(ctx, "acct", asynq.NewTask(tasks.TypeExecuteServer, payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.MaxRetry != 0 {
+		t.Errorf("MaxRetry = %d, want 0", info.MaxRetry)
+	}
+}
+
+// TestScheduleDeployRetryMaxZero: a schedule's deploy with "max": 0
+// deploys without retries.
+func TestScheduleDeployRetryMaxZero(t *testing.T) {
+	ctx := context.Background()
+	_, rdb := testenv.Miniredis(t)
+	st := store.New(rdb, store.Options{})
+	if _, err := st.EnsureRootAccount(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for raw, want := range map[string]int{`{"max":0}`: 0, `{"max":4}`: 4, `{"backoff":"5s"}`: tasks.DefaultRetryMax} {
+		sc := store.Schedule{ID: "s1", AccountID: store.RootAccountID, User: "alice", Action: store.ScheduleAction{
+			Kind: store.ActionDeploy, Package: "0b8f5e0e-1111-4c2a-9a55-0c1d2e3f4a01", Version: "1", Retry: json.RawMessage(raw)}}
+		req, _, err := tasks.ScheduleDeployRequest(ctx, st, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if req.Retry == nil || req.Retry.MaxRetry() != want {
+			t.Errorf("schedule retry %s: deploys with %+v, want %d retries", raw, req.Retry, want)
+		}
 	}
 }
