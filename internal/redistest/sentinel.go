@@ -46,11 +46,32 @@ func StartSentinel(t testing.TB, replicas int, downAfter time.Duration) *Sentine
 			"--save", "", "--appendonly", "no", "--daemonize", "no"}
 	}
 	s := &Sentinel{}
-	s.Master = start(t, server, dir, "master", 0, func(port int) ([]string, string) { return base(port), "" })
+	// No delay before a full sync: the default waits 5 s for more replicas.
+	s.Master = start(t, server, dir, "master", 0, func(port int) ([]string, string) {
+		return append(base(port), "--repl-diskless-sync-delay", "0"), ""
+	})
 	for i := range replicas {
 		s.Replicas = append(s.Replicas, start(t, server, dir, fmt.Sprintf("replica%d", i), 0, func(port int) ([]string, string) {
-			return append(base(port), "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port)), ""
+			return append(base(port), "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.Port),
+				"--repl-diskless-sync-delay", "0", "--dbfilename", fmt.Sprintf("replica%d.rdb", i)), ""
 		}))
+	}
+	ctx := context.Background()
+	for _, r := range s.Replicas {
+		rc := redis.NewClient(&redis.Options{Addr: r.Addr, DisableIdentity: true})
+		deadline := time.Now().Add(startTimeout)
+		for {
+			info, err := rc.Info(ctx, "replication").Result()
+			if err == nil && strings.Contains(info, "master_link_status:up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = rc.Close()
+				t.Fatalf("replica %s never synced with its master: %v\n%s", r.Addr, err, r.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		_ = rc.Close()
 	}
 	var addrs []string
 	for i := range 3 {
@@ -70,7 +91,6 @@ func StartSentinel(t testing.TB, replicas int, downAfter time.Duration) *Sentine
 	s.URL = fmt.Sprintf("redis+sentinel://%s/%s/0", strings.Join(addrs, ","), MasterName)
 	// Wait until the group is whole: each sentinel sees the replicas and
 	// the two other sentinels, so a failover can reach its quorum.
-	ctx := context.Background()
 	for _, p := range s.Sentinels {
 		sc := redis.NewSentinelClient(&redis.Options{Addr: p.Addr, DisableIdentity: true})
 		deadline := time.Now().Add(30 * time.Second)
@@ -89,6 +109,23 @@ func StartSentinel(t testing.TB, replicas int, downAfter time.Duration) *Sentine
 		_ = sc.Close()
 	}
 	return s
+}
+
+// Sync waits until every replica acknowledged every write the master
+// took so far (WAIT), so that a failover that follows loses nothing.
+// Replication is asynchronous: without it, the last writes before a
+// master dies may be lost, as in production.
+func (s *Sentinel) Sync(ctx context.Context) error {
+	m := redis.NewClient(&redis.Options{Addr: s.Master.Addr, DisableIdentity: true})
+	defer m.Close()
+	n, err := m.Wait(ctx, len(s.Replicas), 10*time.Second).Result()
+	if err != nil {
+		return fmt.Errorf("redistest: WAIT: %w", err)
+	}
+	if int(n) < len(s.Replicas) {
+		return fmt.Errorf("redistest: %d of %d replicas acknowledged", n, len(s.Replicas))
+	}
+	return nil
 }
 
 // CurrentMaster asks the first sentinel that answers for the master's
