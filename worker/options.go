@@ -58,7 +58,8 @@ type Options struct {
 	// Queues maps queue names to weights (PACKFLOW_QUEUES, see
 	// ParseQueues). Default DefaultQueues(). The node queue is always
 	// added (weight NodeQueueWeight) and so is exec:<dc> (weight 3) for
-	// each of Datacenters, unless listed here.
+	// each of Datacenters, unless listed here. Names may not contain '{'
+	// or '}' (CheckQueueName).
 	Queues map[string]int
 	// Datacenters whose exec queues this worker serves.
 	Datacenters []string
