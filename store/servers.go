@@ -123,8 +123,9 @@ func CheckServer(sv Server) []Problem {
 	if sv.CredentialID == "" && sv.Transport != TransportLocal {
 		add("credential", "missing", "a credential (ID or name) is required")
 	}
-	if sv.Datacenter != "" && (strings.ContainsAny(sv.Datacenter, " \t:,") || len(sv.Datacenter) > 64) {
-		add("datacenter", "invalid value", "a datacenter name has at most 64 characters, without spaces, ':' or ','")
+	// Braces would break the hash tag of its queue exec:<dc> (see worker.CheckQueueName).
+	if sv.Datacenter != "" && (strings.ContainsAny(sv.Datacenter, " \t:,{}") || len(sv.Datacenter) > 64) {
+		add("datacenter", "invalid value", "a datacenter name has at most 64 characters, without spaces, ':', ',', '{' or '}'")
 	}
 	if sv.WinRM != nil {
 		if sv.Transport != TransportWinRM {

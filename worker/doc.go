@@ -9,6 +9,12 @@
 // each datacenter it is configured for. Weights are sampled per poll, so a
 // busy queue never starves the others.
 //
+// asynq keeps every key of a queue under the hash tag {<queue>}, so that on
+// Redis Cluster a queue lives in one slot (its Lua scripts touch several of
+// its keys at once). Queue names therefore may not contain '{' or '}'
+// (CheckQueueName); it also means a cluster shards by queue: one hot queue
+// is served by one master.
+//
 // # Lifecycle
 //
 //	New ──▶ Start ──▶ (tasks run) ──▶ Shutdown

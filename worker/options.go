@@ -58,7 +58,8 @@ type Options struct {
 	// Queues maps queue names to weights (PACKFLOW_QUEUES, see
 	// ParseQueues). Default DefaultQueues(). The node queue is always
 	// added (weight NodeQueueWeight) and so is exec:<dc> (weight 3) for
-	// each of Datacenters, unless listed here.
+	// each of Datacenters, unless listed here. Names may not contain '{'
+	// or '}' (CheckQueueName).
 	Queues map[string]int
 	// Datacenters whose exec queues this worker serves.
 	Datacenters []string
@@ -190,8 +191,8 @@ func (o Options) queues() (map[string]int, error) {
 	}
 	q := make(map[string]int, len(src)+len(o.Datacenters)+1)
 	for name, w := range src {
-		if strings.TrimSpace(name) == "" {
-			return nil, errors.New("worker: empty queue name")
+		if err := CheckQueueName(name); err != nil {
+			return nil, err
 		}
 		if w <= 0 {
 			return nil, fmt.Errorf("worker: queue %q: weight must be positive, got %d", name, w)
@@ -202,6 +203,9 @@ func (o Options) queues() (map[string]int, error) {
 		if strings.TrimSpace(dc) == "" {
 			return nil, errors.New("worker: empty datacenter name")
 		}
+		if err := CheckQueueName(tasks.ExecQueue(dc)); err != nil {
+			return nil, fmt.Errorf("worker: datacenter %q: %w", dc, err)
+		}
 		if _, ok := q[tasks.ExecQueue(dc)]; !ok {
 			q[tasks.ExecQueue(dc)] = 3
 		}
@@ -210,6 +214,21 @@ func (o Options) queues() (map[string]int, error) {
 		q[tasks.NodeQueue(o.NodeID)] = o.NodeQueueWeight
 	}
 	return q, nil
+}
+
+// CheckQueueName reports whether name can be an asynq queue: not empty
+// or blank, and without '{' or '}'. asynq keeps every key of a queue in
+// one Redis Cluster slot by writing it as "asynq:{<queue>}:…"; a brace
+// inside the name would end that hash tag early and scatter the queue's
+// keys over slots, which a cluster refuses (CROSSSLOT).
+func CheckQueueName(name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return errors.New("worker: empty queue name")
+	case strings.ContainsAny(name, "{}"):
+		return fmt.Errorf("worker: queue %q: '{' and '}' are not allowed in queue names (asynq wraps each queue's keys as {<queue>} for Redis Cluster); rename the queue", name)
+	}
+	return nil
 }
 
 // DefaultNodeID returns the host name followed by six random hex digits,
@@ -258,6 +277,9 @@ func ParseQueues(s string) (map[string]int, error) {
 				return nil, fmt.Errorf("worker: queue %q: weight must be a positive integer, got %q", name, weight)
 			}
 			w = n
+		}
+		if err := CheckQueueName(name); err != nil {
+			return nil, err
 		}
 		if _, dup := q[name]; dup {
 			return nil, fmt.Errorf("worker: queue %q listed twice", name)

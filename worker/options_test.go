@@ -26,6 +26,8 @@ func TestParseQueues(t *testing.T) {
 		{"default=x", nil, "positive"},
 		{"=3", nil, "empty queue name"},
 		{"a=1,a=2", nil, "twice"},
+		{"default=1,{hot}=2", nil, "'{' and '}' are not allowed"},
+		{"a}b", nil, "'{' and '}' are not allowed"},
 	}
 	for _, tt := range tests {
 		got, err := worker.ParseQueues(tt.in)
@@ -68,6 +70,8 @@ func TestNewValidatesAndFillsQueues(t *testing.T) {
 		{"bad weight", func(o *worker.Options) { o.Queues = map[string]int{"x": -1} }, nil, "weight"},
 		{"negative concurrency", func(o *worker.Options) { o.Concurrency = -1 }, nil, "concurrency"},
 		{"bad retry", func(o *worker.Options) { o.Retry = tasks.Backoff{Base: time.Minute, Cap: time.Second} }, nil, "retry"},
+		{"brace in queue", func(o *worker.Options) { o.Queues = map[string]int{"x{y": 1} }, nil, "'{' and '}' are not allowed"},
+		{"brace in datacenter", func(o *worker.Options) { o.Datacenters = []string{"eu}"} }, nil, `datacenter "eu}"`},
 		{"ttl too short", func(o *worker.Options) { o.HeartbeatInterval = time.Second; o.NodeTTL = time.Second }, nil, "TTL"},
 	}
 	for _, tt := range tests {

@@ -43,7 +43,7 @@ type setting struct {
 // settingDefs returns every setting a subcommand can take.
 func settingDefs() []setting {
 	return []setting{
-		{flag: "redis-url", env: "PACKFLOW_REDIS_URL", usage: "Redis for queues and records: redis://[user:pass@]host:port/db, rediss://… (TLS) or redis+sentinel://h1:26379,h2:26379/master/db"},
+		{flag: "redis-url", env: "PACKFLOW_REDIS_URL", usage: "Redis for queues and records: redis://[user:pass@]host:port/db, rediss://… (TLS), redis+sentinel://h1:26379,h2:26379/master/db or redis+cluster://h1:6379,h2:6379"},
 		{flag: "listen", env: "PACKFLOW_LISTEN", def: api.DefaultListen, usage: "address the API listens on (host:port)"},
 		{flag: "data-dir", env: "PACKFLOW_DATA_DIR", def: "./data", usage: "directory for local state (the default blob store, dev's token and key)"},
 		{flag: "blob-url", env: "PACKFLOW_BLOB_URL", usage: "package archive store: file:///abs/dir, mem:// or s3://bucket/prefix?region=…[&endpoint=https://host:9000&path_style=true] (default file://<data dir>/blobs)"},

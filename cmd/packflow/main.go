@@ -53,6 +53,7 @@ func commands() []command {
 		{"validate", "check a package (.zip or directory) as publishing would", runValidateCommand},
 		{"pack", "pack a package directory into a .zip", runPackCommand},
 		{"version", "print the version", runVersionCommand},
+		{"healthcheck", "exit 0 when a process answers its health URL (container health checks)", runHealthcheckCommand},
 		{"accounts", "list accounts, or create one", runAccountsCommand},
 		{"tokens", "list, create or revoke API tokens", runTokensCommand},
 		{"upload", "upload a package archive", runUploadCommand},

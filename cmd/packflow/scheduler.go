@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -64,7 +65,14 @@ func runSchedulerCommand(ctx context.Context, e env, args []string) error {
 	}
 	comps := []named{{"scheduler", s}}
 	if cfg.MetricsListen != "" {
-		comps = append([]named{{"metrics", newOpsServer(cfg.MetricsListen, d.metrics, log)}}, comps...)
+		ops := newOpsServer(cfg.MetricsListen, d.metrics, log)
+		// Ready while Redis answers: a scheduler needs nothing else.
+		ops.ready = func() error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			return d.store.Ping(ctx)
+		}
+		comps = append([]named{{"metrics", ops}}, comps...)
 	}
 	return serve(ctx, log, cfg.ShutdownTimeout, nil, comps...)
 }

@@ -1,18 +1,27 @@
 // Package redisconn turns a PACKFLOW_REDIS_URL into a go-redis client that
-// both our records (store) and asynq share. It understands three forms:
+// both our records (store) and asynq share. It understands four forms:
 //
 //	redis://[user:password@]host:port[/db]          plain TCP
 //	rediss://[user:password@]host:port[/db]         TLS
 //	redis+sentinel://[user:password@]h1:p1,h2:p2/master[/db][?sentinel_password=…]
+//	redis+cluster://[user:password@]h1:p1,h2:p2[?tls=true]
 //
 // In the Sentinel form the user and password are those of the Redis
 // servers; sentinel_password, when the sentinels need one of their own.
+//
+// The Cluster form names any nodes of a Redis Cluster (one is enough; the
+// client learns the others from it) and always uses a cluster client, even
+// with one address. A cluster has only database 0, so the form takes no
+// database. Records keep the keys of each operation in one slot with hash
+// tags; asynq keeps each queue's keys in the slot of "{<queue>}", which is
+// why queue names may not contain braces.
 package redisconn
 
 import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -39,7 +48,7 @@ func Parse(rawURL string) (*redis.UniversalOptions, error) {
 	switch u.Scheme {
 	case "redis", "rediss":
 		if u.Host == "" {
-			return nil, fmt.Errorf("%w: %q has no host (want redis://host:port/db)", ErrBadURL, rawURL)
+			return nil, fmt.Errorf("%w: %q has no host (want redis://host:port/db)", ErrBadURL, Redacted(rawURL))
 		}
 		host := u.Host
 		if u.Port() == "" {
@@ -54,16 +63,40 @@ func Parse(rawURL string) (*redis.UniversalOptions, error) {
 		if u.Scheme == "rediss" {
 			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 		}
+	case "redis+cluster", "rediss+cluster":
+		if hosts == "" {
+			return nil, fmt.Errorf("%w: %q names no nodes (want redis+cluster://h1:6379,h2:6379)", ErrBadURL, Redacted(rawURL))
+		}
+		if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+			return nil, fmt.Errorf("%w: %q names database %q, but a Redis Cluster has only database 0 (drop the path)", ErrBadURL, Redacted(rawURL), p)
+		}
+		addrs, err := splitHosts(rawURL, hosts, "6379")
+		if err != nil {
+			return nil, err
+		}
+		opts.Addrs = addrs
+		opts.IsClusterMode = true
+		useTLS := u.Scheme == "rediss+cluster"
+		if v := u.Query().Get("tls"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("%w: tls=%q in %q is not true or false", ErrBadURL, v, rawURL)
+			}
+			useTLS = useTLS || b
+		}
+		if useTLS {
+			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
 	case "redis+sentinel", "redis-sentinel":
 		if hosts == "" {
-			return nil, fmt.Errorf("%w: %q names no sentinels (want redis+sentinel://h1:26379,h2:26379/master/db)", ErrBadURL, rawURL)
+			return nil, fmt.Errorf("%w: %q names no sentinels (want redis+sentinel://h1:26379,h2:26379/master/db)", ErrBadURL, Redacted(rawURL))
 		}
 		parts := strings.Split(strings.Trim(u.Path, "/"), "/")
 		if parts[0] == "" {
-			return nil, fmt.Errorf("%w: %q names no master (want redis+sentinel://h1:26379,h2:26379/master/db)", ErrBadURL, rawURL)
+			return nil, fmt.Errorf("%w: %q names no master (want redis+sentinel://h1:26379,h2:26379/master/db)", ErrBadURL, Redacted(rawURL))
 		}
 		if len(parts) > 2 {
-			return nil, fmt.Errorf("%w: %q has too many path elements (want /master/db)", ErrBadURL, rawURL)
+			return nil, fmt.Errorf("%w: %q has too many path elements (want /master/db)", ErrBadURL, Redacted(rawURL))
 		}
 		opts.MasterName = parts[0]
 		if len(parts) == 2 {
@@ -73,27 +106,49 @@ func Parse(rawURL string) (*redis.UniversalOptions, error) {
 			}
 			opts.DB = db
 		}
-		for _, h := range strings.Split(hosts, ",") {
-			if h == "" {
-				return nil, fmt.Errorf("%w: empty sentinel address in %q", ErrBadURL, rawURL)
-			}
-			if !strings.Contains(h, ":") {
-				h += ":26379"
-			}
-			opts.Addrs = append(opts.Addrs, h)
+		addrs, err := splitHosts(rawURL, hosts, "26379")
+		if err != nil {
+			return nil, err
 		}
+		opts.Addrs = addrs
 		opts.SentinelPassword = u.Query().Get("sentinel_password")
 	default:
-		return nil, fmt.Errorf("%w: scheme %q (use redis://, rediss:// or redis+sentinel://)", ErrBadURL, u.Scheme)
+		return nil, fmt.Errorf("%w: scheme %q (use redis://, rediss://, redis+sentinel:// or redis+cluster://)", ErrBadURL, u.Scheme)
 	}
 	return opts, nil
 }
 
+// splitHosts splits a comma-separated host list, adding defaultPort to a
+// host without one.
+func splitHosts(rawURL, hosts, defaultPort string) ([]string, error) {
+	var addrs []string
+	for _, h := range strings.Split(hosts, ",") {
+		if h == "" {
+			return nil, fmt.Errorf("%w: empty address in %q", ErrBadURL, Redacted(rawURL))
+		}
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(strings.Trim(h, "[]"), defaultPort)
+		}
+		addrs = append(addrs, h)
+	}
+	return addrs, nil
+}
+
+// multiHost reports whether scheme takes a comma-separated host list.
+func multiHost(scheme string) bool {
+	switch scheme {
+	case "redis+sentinel", "redis-sentinel", "redis+cluster", "rediss+cluster":
+		return true
+	}
+	return false
+}
+
 // parseURL parses rawURL. net/url refuses the comma-separated host list of
-// the Sentinel form, so that list is cut out first and returned on its own.
+// the Sentinel and Cluster forms, so that list is cut out first and
+// returned on its own.
 func parseURL(rawURL string) (*url.URL, string, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
-	if ok && (scheme == "redis+sentinel" || scheme == "redis-sentinel") {
+	if ok && multiHost(scheme) {
 		end := strings.IndexAny(rest, "/?#")
 		if end < 0 {
 			end = len(rest)
@@ -136,11 +191,23 @@ func Open(rawURL string) (redis.UniversalClient, error) {
 	return redis.NewUniversalClient(opts), nil
 }
 
-// Redacted returns rawURL with any password replaced, for logs.
+// Redacted returns rawURL with any password replaced, for logs and
+// errors; the host lists of the Sentinel and Cluster forms are kept, and
+// so is a sentinel_password's name but not its value.
 func Redacted(rawURL string) string {
-	u, err := url.Parse(rawURL)
+	u, hosts, err := parseURL(rawURL)
 	if err != nil {
 		return "(unparseable URL)"
 	}
-	return u.Redacted()
+	if q := u.Query(); q.Has("sentinel_password") {
+		q.Set("sentinel_password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	r := u.Redacted()
+	if multiHost(u.Scheme) {
+		// parseURL put a placeholder where the host list was.
+		r = strings.Replace(r, "@sentinels", "@"+hosts, 1)
+		r = strings.Replace(r, "://sentinels", "://"+hosts, 1)
+	}
+	return r
 }

@@ -71,7 +71,7 @@ func RealRedis(t testing.TB) *Redis {
 	if err != nil {
 		t.Fatalf("%s: %v", RedisURLEnv, err)
 	}
-	if len(opts.Addrs) != 1 || opts.MasterName != "" {
+	if len(opts.Addrs) != 1 || opts.MasterName != "" || opts.IsClusterMode {
 		t.Fatalf("%s must be a plain redis:// URL for tests", RedisURLEnv)
 	}
 	addr := opts.Addrs[0]
