@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -78,7 +79,7 @@ type feed struct {
 // subscription is one stream's place at a feed. C delivers batches in
 // stream order; it is closed when the subscription ends, after err is set.
 type subscription struct {
-	C   chan []store.Event
+	C   chan []sseFrame
 	err error
 	hub *eventHub
 	f   *feed
@@ -106,7 +107,7 @@ func (h *eventHub) subscribe(id, after string) (*subscription, string, error) {
 		h.wg.Add(1)
 		go h.run(f)
 	}
-	sub := &subscription{C: make(chan []store.Event, h.buffer), hub: h, f: f}
+	sub := &subscription{C: make(chan []sseFrame, h.buffer), hub: h, f: f}
 	f.subs[sub] = struct{}{}
 	return sub, f.pos, nil
 }
@@ -204,12 +205,22 @@ func (h *eventHub) readError(f *feed, err error) error {
 // publish advances the feed to the last of evs and hands evs to every
 // subscriber, dropping those whose channel is full.
 func (h *eventHub) publish(f *feed, evs []store.Event) {
+	// Each event is encoded once for every subscriber.
+	frames := make([]sseFrame, 0, len(evs))
+	for _, ev := range evs {
+		fr, err := newSSEFrame(ev)
+		if err != nil {
+			h.log.Warn("encode an execution event", "execution", f.id, "err", err)
+			continue
+		}
+		frames = append(frames, fr)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	f.pos = evs[len(evs)-1].ID
 	for sub := range f.subs {
 		select {
-		case sub.C <- evs:
+		case sub.C <- frames:
 		default:
 			delete(f.subs, sub)
 			sub.err = errFeedLagged
@@ -237,6 +248,24 @@ func (h *eventHub) feedCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.feeds)
+}
+
+// sseFrame is one event as written on a stream, with its ID.
+type sseFrame struct {
+	id streamID
+	b  []byte
+}
+
+func newSSEFrame(ev store.Event) (sseFrame, error) {
+	id, ok := parseStreamID(ev.ID)
+	if !ok {
+		return sseFrame{}, fmt.Errorf("api: event id %q is not a stream id", ev.ID)
+	}
+	var buf bytes.Buffer
+	if err := writeSSE(&buf, ev.ID, ev.Kind, ev); err != nil {
+		return sseFrame{}, err
+	}
+	return sseFrame{id: id, b: buf.Bytes()}, nil
 }
 
 // streamID is a parsed Redis stream ID, "ms-seq"; "ms" alone means

@@ -331,15 +331,27 @@ type sseStream struct {
 
 // send writes the events after st.last.
 func (st *sseStream) send(evs []store.Event) error {
+	frames := make([]sseFrame, 0, len(evs))
 	for _, ev := range evs {
-		id, ok := parseStreamID(ev.ID)
-		if !ok || !id.after(st.last) {
+		fr, err := newSSEFrame(ev)
+		if err != nil {
+			return err
+		}
+		frames = append(frames, fr)
+	}
+	return st.sendFrames(frames)
+}
+
+// sendFrames writes the frames after st.last.
+func (st *sseStream) sendFrames(frames []sseFrame) error {
+	for _, fr := range frames {
+		if !fr.id.after(st.last) {
 			continue
 		}
-		if err := writeSSE(st.w, ev.ID, ev.Kind, ev); err != nil {
+		if _, err := st.w.Write(fr.b); err != nil {
 			return errClientGone
 		}
-		st.last = id
+		st.last = fr.id
 	}
 	st.w.Flush()
 	return nil
@@ -374,11 +386,11 @@ func (s *Server) followEvents(ctx context.Context, id string, st *sseStream) err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case evs, ok := <-sub.C:
+		case frames, ok := <-sub.C:
 			if !ok {
 				return sub.ended()
 			}
-			if err := st.send(evs); err != nil {
+			if err := st.sendFrames(frames); err != nil {
 				return err
 			}
 			keepAlive.Reset(sseBlock)
