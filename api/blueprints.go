@@ -340,6 +340,9 @@ type deployRequest struct {
 	Parameters map[string]string `json:"parameters"`
 	Retry      *tasks.Retry      `json:"retry"`
 	Timeout    *tasks.Duration   `json:"timeout"`
+	// QueueWithoutWorker queues the runs even when no live worker serves
+	// a server's datacenter (see datacenters.go).
+	QueueWithoutWorker bool `json:"queue_without_worker"`
 }
 
 func (s *Server) deployBlueprint(c echo.Context) error {
@@ -368,6 +371,7 @@ func (s *Server) deploy(c echo.Context, blueprintID string, refs []tasks.StepRef
 	}
 	var errs []FieldError
 	var targets []store.Server
+	var paths []string
 	seen := map[string]bool{}
 	for i, ref := range req.Servers {
 		sv := findServerRef(vis, ref)
@@ -379,7 +383,15 @@ func (s *Server) deploy(c echo.Context, blueprintID string, refs []tasks.StepRef
 		default:
 			seen[sv.ID] = true
 			targets = append(targets, *sv)
+			paths = append(paths, fmt.Sprintf("servers[%d]", i))
 		}
+	}
+	if len(targets) > 0 && !req.QueueWithoutWorker {
+		live, err := s.liveDatacenters(ctx)
+		if err != nil {
+			return err
+		}
+		errs = append(errs, unservedProblems(targets, paths, live)...)
 	}
 	var timeout time.Duration
 	if req.Timeout != nil {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +76,8 @@ type createExecutionRequest struct {
 	Parameters map[string]string `json:"parameters"`
 	Retry      *tasks.Retry      `json:"retry"`
 	Timeout    *tasks.Duration   `json:"timeout"`
+	// QueueWithoutWorker: see deployRequest.
+	QueueWithoutWorker bool `json:"queue_without_worker"`
 }
 
 func (s *Server) createExecution(c echo.Context) error {
@@ -89,7 +93,8 @@ func (s *Server) createExecution(c echo.Context) error {
 		version = store.ActiveVersion
 	}
 	refs := []tasks.StepRef{{Package: strings.ToLower(req.Package), Version: version}}
-	return s.deploy(c, "", refs, deployRequest{Servers: req.Servers, Parameters: req.Parameters, Retry: req.Retry, Timeout: req.Timeout})
+	return s.deploy(c, "", refs, deployRequest{Servers: req.Servers, Parameters: req.Parameters, Retry: req.Retry, Timeout: req.Timeout,
+		QueueWithoutWorker: req.QueueWithoutWorker})
 }
 
 // findExecution returns the execution in the path, or 404.
@@ -176,7 +181,51 @@ func (s *Server) getExecution(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toExecutionJSON(e, runs))
+	var live map[string]bool
+	if store.ExecutionStatus(runs) != store.StatusSucceeded {
+		if live, err = s.liveDatacenters(c.Request().Context()); err != nil {
+			return err
+		}
+	}
+	out := waitingExecutionJSON{executionJSON: toExecutionJSON(e, runs), Servers: []waitingRunJSON{}}
+	out.markWaiting(live)
+	return c.JSON(http.StatusOK, out)
+}
+
+// waitingExecutionJSON is an execution whose queued servers say when no
+// live worker serves their datacenter.
+type waitingExecutionJSON struct {
+	executionJSON
+	// Servers shadows executionJSON.Servers.
+	Servers []waitingRunJSON `json:"servers"`
+	// Waiting names the datacenters the queued servers wait a worker for.
+	Waiting string `json:"waiting,omitempty"`
+}
+
+type waitingRunJSON struct {
+	store.ServerRun
+	Waiting string `json:"waiting,omitempty"`
+}
+
+func (x *waitingExecutionJSON) markWaiting(live map[string]bool) {
+	var dcs []string
+	for _, r := range x.executionJSON.Servers {
+		w := waitingRunJSON{ServerRun: r}
+		dc := r.Datacenter
+		if dc == "" {
+			dc = store.DefaultDatacenter
+		}
+		if r.Status == store.StatusQueued && !live[dc] {
+			w.Waiting = waitingFor(dc)
+			if !slices.Contains(dcs, dc) {
+				dcs = append(dcs, dc)
+			}
+		}
+		x.Servers = append(x.Servers, w)
+	}
+	if len(dcs) > 0 {
+		x.Waiting = waitingFor(strings.Join(dcs, ", "))
+	}
 }
 
 // executionLog answers GET /executions/{id}/log: the log as text, one
@@ -223,6 +272,10 @@ func (s *Server) executionLog(c echo.Context) error {
 // step changed), each with the stream ID as its id, so that a client
 // reconnecting with Last-Event-ID resumes after it. The stream ends with
 // an "end" event once every server's run has ended.
+//
+// Streams share one Redis reader per execution (see eventHub), and a
+// token holds at most Options.EventStreamsPerToken of them on this
+// process at once: past that the answer is 429 with Retry-After.
 func (s *Server) executionEvents(c echo.Context) error {
 	e, err := s.findExecution(c)
 	if err != nil {
@@ -233,57 +286,150 @@ func (s *Server) executionEvents(c echo.Context) error {
 	if after == "" {
 		after = c.QueryParam("last_event_id")
 	}
-	if after != "" && !validStreamID(after) {
-		return validationProblem([]FieldError{{Path: "Last-Event-ID", Rule: ruleInvalid, Message: "not an event id of this stream"}})
+	last := streamID{}
+	if after != "" {
+		var ok bool
+		if last, ok = parseStreamID(after); !ok {
+			return validationProblem([]FieldError{{Path: "Last-Event-ID", Rule: ruleInvalid, Message: "not an event id of this stream"}})
+		}
 	}
-	if after == "" {
-		after = "0"
+	key := streamKey(principalFrom(c))
+	if !s.streams.acquire(key) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(streamRetryAfter))
+		return newProblem(http.StatusTooManyRequests, "Too many event streams",
+			fmt.Sprintf("this token already holds %d open event streams (PACKFLOW_EVENT_STREAMS_PER_TOKEN); close one or retry later", s.streams.max))
 	}
+	defer s.streams.release(key)
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set(echo.HeaderCacheControl, "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	w.Flush()
+	st := &sseStream{w: w, last: last}
 	for {
-		evs, err := s.store.Events(ctx, e.ID, after, sseBatch, sseBlock)
+		err := s.followEvents(ctx, e.ID, st)
+		switch {
+		case errors.Is(err, errFeedLagged):
+			continue // catch up from Redis and subscribe again
+		case errors.Is(err, errFeedEnded):
+			_ = writeSSE(w, st.last.String(), "end", map[string]string{"execution_id": e.ID})
+			w.Flush()
+			return nil
+		case err != nil && ctx.Err() == nil && !errors.Is(err, errHubClosed) && !errors.Is(err, errClientGone):
+			s.log(c).Warn("event stream ended", "execution", e.ID, "err", err)
+		}
+		return nil
+	}
+}
+
+// streamRetryAfter is the Retry-After, in seconds, of a 429 for too many
+// event streams.
+const streamRetryAfter = 5
+
+// errClientGone: writing to the client failed.
+var errClientGone = errors.New("api: event stream client went away")
+
+// streamKey names what the stream limit counts: the token.
+func streamKey(p Principal) string {
+	if p.TokenID != "" {
+		return p.TokenID
+	}
+	return p.AccountID + "\x00" + p.UserID
+}
+
+// sseStream is one client's stream: the writer and the ID of the last
+// event sent.
+type sseStream struct {
+	w    *echo.Response
+	last streamID
+}
+
+// send writes the events after st.last.
+func (st *sseStream) send(evs []store.Event) error {
+	frames := make([]sseFrame, 0, len(evs))
+	for _, ev := range evs {
+		fr, err := newSSEFrame(ev)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
 			return err
 		}
-		for _, ev := range evs {
-			after = ev.ID
-			if err := writeSSE(w, ev.ID, ev.Kind, ev); err != nil {
-				return nil
-			}
+		frames = append(frames, fr)
+	}
+	return st.sendFrames(frames)
+}
+
+// sendFrames writes the frames after st.last.
+func (st *sseStream) sendFrames(frames []sseFrame) error {
+	for _, fr := range frames {
+		if !fr.id.after(st.last) {
+			continue
 		}
-		w.Flush()
+		if _, err := st.w.Write(fr.b); err != nil {
+			return errClientGone
+		}
+		st.last = fr.id
+	}
+	st.w.Flush()
+	return nil
+}
+
+// followEvents subscribes st to execution id's feed, sends what lies
+// between st.last and the feed's position from Redis, then the feed's
+// batches, until the subscription ends (its reason is returned), the
+// client goes or ctx ends.
+func (s *Server) followEvents(ctx context.Context, id string, st *sseStream) error {
+	sub, pos, err := s.events.subscribe(id, st.last.String())
+	if err != nil {
+		return err
+	}
+	defer sub.cancel()
+	feedPos, _ := parseStreamID(pos)
+	for feedPos.after(st.last) {
+		evs, err := s.store.Events(ctx, id, st.last.String(), sseBatch, 0)
+		if err != nil {
+			return err
+		}
 		if len(evs) == 0 {
-			done, err := s.executionDone(c, e.ID)
-			if err != nil {
+			break // trimmed or expired meanwhile
+		}
+		if err := st.send(evs); err != nil {
+			return err
+		}
+	}
+	keepAlive := time.NewTicker(sseBlock)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case frames, ok := <-sub.C:
+			if !ok {
+				return sub.ended()
+			}
+			if err := st.sendFrames(frames); err != nil {
 				return err
 			}
-			if done {
-				_ = writeSSE(w, after, "end", map[string]string{"execution_id": e.ID})
-				w.Flush()
-				return nil
+			keepAlive.Reset(sseBlock)
+		case <-keepAlive.C:
+			if _, err := fmt.Fprint(st.w, ": keep-alive\n\n"); err != nil {
+				return errClientGone
 			}
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return nil
-			}
-			w.Flush()
+			st.w.Flush()
 		}
 	}
 }
 
-func (s *Server) executionDone(c echo.Context, id string) (bool, error) {
-	e, err := s.store.Execution(c.Request().Context(), id)
+// ExecutionEnded reports whether every server's run of execution id has
+// ended; an execution that no longer exists has ended too.
+func (src hubSource) ExecutionEnded(ctx context.Context, id string) (bool, error) {
+	e, err := src.Store.Execution(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
 	if err != nil {
 		return false, err
 	}
-	runs, err := s.store.ServerRuns(c.Request().Context(), e)
+	runs, err := src.Store.ServerRuns(ctx, e)
 	if err != nil {
 		return false, err
 	}
@@ -295,15 +441,8 @@ func (s *Server) executionDone(c echo.Context, id string) (bool, error) {
 	return true, nil
 }
 
-func validStreamID(id string) bool {
-	ms, seq, ok := strings.Cut(id, "-")
-	if !ok {
-		seq = "0"
-	}
-	_, err1 := strconv.ParseUint(ms, 10, 64)
-	_, err2 := strconv.ParseUint(seq, 10, 64)
-	return err1 == nil && err2 == nil
-}
+// hubSource is the store as the event hub reads it.
+type hubSource struct{ *store.Store }
 
 // cancelExecution answers POST /executions/{id}/cancel: running steps
 // stop (their remote processes are killed) and the rest are skipped; the

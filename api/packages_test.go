@@ -195,15 +195,12 @@ func TestE2EUploadPreviewPublishLibraryDownload(t *testing.T) {
 		t.Errorf("blob files = %v, want the published archive only", diff)
 	}
 
-	// Publishing the same version again is refused, and not retried.
+	// Publishing the same version again is refused at the request; the
+	// upload stays pending.
 	again := b.uploadZip(t, tok, archive)
-	taskID = b.publish(t, tok, again.ID, publishBody("private"))
-	rej := b.settled(t, tok, again.ID)
-	if rej.Status != store.UploadRejected || len(rej.Errors) != 1 || rej.Errors[0].Rule != "package.version.exists" {
+	rej := b.do(t, http.MethodPost, "/api/v1/uploads/"+again.ID+"/publish", tok, publishBody("private")).mustStatus(t, http.StatusConflict).problem(t)
+	if len(rej.Errors) != 1 || rej.Errors[0].Rule != "package.version.exists" {
 		t.Errorf("republish = %+v", rej)
-	}
-	if st, err := b.tasks.Lookup(ctx, taskID); err != nil || st.State != tasks.StateArchived || st.Retried != 0 {
-		t.Errorf("refused publish task = %+v, %v; want archived without retries", st, err)
 	}
 	// With force it replaces the version.
 	force := publishBody("private")
@@ -372,9 +369,9 @@ func TestE2EVisibility(t *testing.T) {
 	// the UUID.
 	b.do(t, http.MethodDelete, path+"/versions/1.0.0", tok["stranger"], nil).mustStatus(t, http.StatusForbidden).problem(t)
 	steal := b.uploadZip(t, tok["stranger"], pkgZip(t, pkgManifest(testUUID, "Agent", "9.0.0", "Ssh")))
-	b.publish(t, tok["stranger"], steal.ID, publishBody("public"))
-	if got := b.settled(t, tok["stranger"], steal.ID); got.Status != store.UploadRejected || got.Errors[0].Rule != "package.uuid.owner" {
-		t.Errorf("stranger reusing the UUID = %+v", got)
+	p := b.do(t, http.MethodPost, "/api/v1/uploads/"+steal.ID+"/publish", tok["stranger"], publishBody("public")).mustStatus(t, http.StatusConflict).problem(t)
+	if len(p.Errors) == 0 || p.Errors[0].Rule != "package.uuid.owner" {
+		t.Errorf("stranger reusing the UUID = %+v", p)
 	}
 
 	// A vendor's package: nobody else deletes it, not even root.

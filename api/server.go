@@ -26,6 +26,9 @@ const (
 	DefaultBodyLimit   = 1 << 20  // 1 MiB
 	DefaultUploadLimit = 64 << 20 // 64 MiB
 	defaultReadyWait   = 3 * time.Second
+	// DefaultEventStreamsPerToken is how many execution event streams
+	// one token may hold open on one API process by default.
+	DefaultEventStreamsPerToken = 20
 )
 
 // Enqueuer puts a task on a queue on behalf of an account, so that the
@@ -86,6 +89,11 @@ type Options struct {
 	// address. Default false: the peer's address, which a client cannot
 	// forge.
 	TrustProxy bool
+	// EventStreamsPerToken bounds the execution event streams
+	// (GET /executions/{id}/events) one token holds open on this process
+	// at once; past it the answer is 429. Default
+	// DefaultEventStreamsPerToken.
+	EventStreamsPerToken int
 }
 
 func (o *Options) setDefaults() {
@@ -107,6 +115,9 @@ func (o *Options) setDefaults() {
 	if o.UploadLimit == 0 {
 		o.UploadLimit = DefaultUploadLimit
 	}
+	if o.EventStreamsPerToken == 0 {
+		o.EventStreamsPerToken = DefaultEventStreamsPerToken
+	}
 }
 
 // validate reports every bad option at once.
@@ -120,6 +131,9 @@ func (o *Options) validate() error {
 	}
 	if o.UploadLimit < 0 {
 		errs = append(errs, fmt.Errorf("upload limit %d is negative", o.UploadLimit))
+	}
+	if o.EventStreamsPerToken < 0 {
+		errs = append(errs, fmt.Errorf("event streams per token %d is negative", o.EventStreamsPerToken))
 	}
 	if o.AdminToken != "" && len(o.AdminToken) < 16 {
 		errs = append(errs, errors.New("the admin token must be at least 16 characters"))
@@ -142,6 +156,10 @@ type Server struct {
 	// previews keeps the check of each upload's archive (see
 	// getUploadManifest).
 	previews *manifest.CheckCache
+	// events fans execution events out to SSE streams; streams bounds
+	// the streams of each token.
+	events  *eventHub
+	streams *streamLimiter
 
 	mu      sync.Mutex
 	httpSrv *http.Server
@@ -164,7 +182,9 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	s := &Server{opts: opts, store: opts.Store, openapi: doc, query: query, previews: manifest.NewCheckCache(0)}
+	s := &Server{opts: opts, store: opts.Store, openapi: doc, query: query, previews: manifest.NewCheckCache(0),
+		events:  newEventHub(hubSource{opts.Store}, opts.Logger),
+		streams: &streamLimiter{max: opts.EventStreamsPerToken}}
 	s.metrics, err = newHTTPMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("api: register metrics: %w", err)
@@ -227,6 +247,8 @@ func (s *Server) Start(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
 	}
+	// Event streams never end by themselves: end them when shutting down.
+	srv.RegisterOnShutdown(s.events.close)
 	s.mu.Lock()
 	s.httpSrv, s.addr, s.served = srv, ln.Addr(), make(chan struct{})
 	served := s.served
@@ -255,6 +277,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	srv, served := s.httpSrv, s.served
 	s.mu.Unlock()
 	if srv == nil {
+		s.events.close()
 		return nil
 	}
 	err := srv.Shutdown(ctx)

@@ -159,7 +159,11 @@ func (s *Server) listServers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return listPage(c, vis, func(x store.Server) string { return x.ID })
+	live, err := s.liveDatacenters(ctx)
+	if err != nil {
+		return err
+	}
+	return listPage(c, withLiveness(vis, live), func(x serverJSON) string { return x.ID })
 }
 
 // findServer returns the server ref names, an ID or a name resolved as a
@@ -181,7 +185,11 @@ func (s *Server) getServer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, sv)
+	live, err := s.liveDatacenters(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, withLiveness([]store.Server{sv}, live)[0])
 }
 
 func (s *Server) patchServer(c echo.Context) error {
@@ -228,22 +236,60 @@ func (s *Server) deleteServer(c echo.Context) error {
 // API never connects to servers itself. A worker serving the server's
 // datacenter connects, verifies the host's identity, runs a no-op and
 // writes {"ok", "latency_ms", "host_key", "error"} as the task's result,
-// which GET /tasks/{id} shows.
+// which GET /tasks/{id} shows. When no live worker serves the datacenter
+// the answer is 422, unless the optional body says
+// {"queue_without_worker": true}.
 func (s *Server) checkServer(c echo.Context) error {
 	sv, err := s.findServer(c, c.Param("id"))
 	if err != nil {
 		return err
 	}
+	var req struct {
+		QueueWithoutWorker bool `json:"queue_without_worker"`
+	}
+	if c.Request().ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
 	if s.opts.Enqueuer == nil {
 		return newProblem(http.StatusServiceUnavailable, "", "no task queue is configured")
+	}
+	ctx := c.Request().Context()
+	live, err := s.liveDatacenters(ctx)
+	if err != nil {
+		return err
+	}
+	dc := datacenterOf(sv)
+	if !live[dc] && !req.QueueWithoutWorker {
+		return validationProblem(unservedProblems([]store.Server{sv}, []string{"datacenter"}, live))
 	}
 	task, opts, err := tasks.NewServerCheckTask(sv)
 	if err != nil {
 		return err
 	}
-	info, err := s.opts.Enqueuer.Enqueue(c.Request().Context(), principalFrom(c).AccountID, task, opts...)
+	info, err := s.opts.Enqueuer.Enqueue(ctx, principalFrom(c).AccountID, task, opts...)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"task_id": info.ID, "server_id": sv.ID})
+	out := map[string]string{"task_id": info.ID, "server_id": sv.ID}
+	if !live[dc] {
+		out["waiting"] = waitingFor(dc)
+	}
+	return c.JSON(http.StatusAccepted, out)
+}
+
+// serverJSON is a server with whether a live worker serves its
+// datacenter.
+type serverJSON struct {
+	store.Server
+	DatacenterServed bool `json:"datacenter_served"`
+}
+
+func withLiveness(svs []store.Server, live map[string]bool) []serverJSON {
+	out := make([]serverJSON, len(svs))
+	for i, sv := range svs {
+		out[i] = serverJSON{Server: sv, DatacenterServed: live[datacenterOf(sv)]}
+	}
+	return out
 }

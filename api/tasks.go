@@ -41,7 +41,24 @@ func (s *Server) getTask(c echo.Context) error {
 		return err
 	}
 	st.LastError = publicText(st.LastError)
-	return c.JSON(http.StatusOK, st)
+	out := taskJSON{Status: st}
+	if dc, ok := strings.CutPrefix(st.Queue, store.ExecQueuePrefix); ok && st.State == "pending" {
+		live, err := s.liveDatacenters(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		if !live[dc] {
+			out.Waiting = waitingFor(dc)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// taskJSON is a task's state; Waiting says when it waits in the queue of
+// a datacenter no live worker serves.
+type taskJSON struct {
+	tasks.Status
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // listNodes answers GET /nodes: the live worker nodes. Nodes serve every

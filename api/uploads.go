@@ -1,6 +1,7 @@
 package api
 
 import (
+	"archive/zip"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -441,6 +442,9 @@ func (s *Server) publishUpload(c echo.Context) error {
 		return newProblem(http.StatusServiceUnavailable, "", "no task queue is configured")
 	}
 	ctx := c.Request().Context()
+	if err := s.checkLibraryRules(ctx, u, opts); err != nil {
+		return err
+	}
 	id := u.ID
 	u, err = s.store.BeginPublish(ctx, id, opts)
 	if errors.Is(err, store.ErrConflict) {
@@ -463,6 +467,82 @@ func (s *Server) publishUpload(c echo.Context) error {
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/tasks/"+u.TaskID)
 	return c.JSON(http.StatusAccepted, map[string]string{"task_id": u.TaskID, "upload_id": u.ID, "status": string(u.Status)})
+}
+
+// checkLibraryRules refuses at once (409 listing every refusal) a publish
+// the library would refuse: an existing version without force, a
+// vendor-locked version, another account's UUID, a taken name. It reads
+// only the manifest of the archive; an archive or manifest it cannot read
+// is left to the publish task, which checks everything again and rejects
+// the upload with every problem.
+func (s *Server) checkLibraryRules(ctx context.Context, u store.Upload, opts store.PublishOptions) error {
+	if s.opts.Blob == nil {
+		return nil
+	}
+	m := s.uploadManifest(ctx, u)
+	if m == nil || m.Metadata.UUID == "" {
+		return nil
+	}
+	req := store.PublishRequest{AccountID: u.AccountID, ID: m.Metadata.UUID, Name: m.Metadata.Name, Options: opts}
+	if m.Metadata.Version != "" {
+		v, err := manifest.ParseVersion(m.Metadata.Version)
+		if err != nil {
+			return nil
+		}
+		req.Version = v.String()
+	}
+	err := s.store.CheckPublish(ctx, req)
+	refused := store.Conflicts(err)
+	if len(refused) == 0 {
+		return err
+	}
+	p := newProblem(http.StatusConflict, "", fmt.Sprintf("the library refuses this publish: %s", refused[0].Message)).withCause(err)
+	for _, ce := range refused {
+		p.Errors = append(p.Errors, FieldError{Path: manifestPathOf(ce.Rule), Rule: ce.Rule, Message: ce.Message})
+	}
+	return p
+}
+
+// manifestPathOf is the manifest element a library refusal is about.
+func manifestPathOf(rule string) string {
+	switch rule {
+	case "package.uuid.owner":
+		return "/Manifest/Metadata/UUID"
+	case "package.name.taken":
+		return "/Manifest/Metadata/Name"
+	}
+	return "/Manifest/Metadata/Version"
+}
+
+// uploadManifest parses the manifest at the root of u's archive, or
+// returns nil when it cannot.
+func (s *Server) uploadManifest(ctx context.Context, u store.Upload) *manifest.Manifest {
+	obj, err := s.opts.Blob.Open(ctx, u.BlobKey)
+	if err != nil {
+		return nil
+	}
+	defer func() { _ = obj.Close() }() // read-only
+	zr, err := zip.NewReader(obj, obj.Size())
+	if err != nil {
+		return nil
+	}
+	for _, f := range zr.File {
+		if f.Name != "package.manifest" {
+			continue
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil
+		}
+		b, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+		_ = rc.Close()
+		if err != nil {
+			return nil
+		}
+		m, _ := manifest.ParseBytes(b)
+		return m
+	}
+	return nil
 }
 
 // deleteUpload answers DELETE /uploads/{id}: pending and rejected uploads

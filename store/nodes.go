@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -160,4 +161,47 @@ func decodeNode(id string, b []byte, now time.Time) (Node, error) {
 	}
 	n.Stale = n.HeartbeatInterval > 0 && now.Sub(n.LastSeen) > StaleAfterBeats*n.HeartbeatInterval
 	return n, nil
+}
+
+// ExecQueuePrefix starts the name of a datacenter's execution queue,
+// exec:<datacenter>, which the workers near its servers serve.
+const ExecQueuePrefix = "exec:"
+
+// Datacenters returns the datacenters whose execution queues n serves,
+// sorted.
+func (n Node) Datacenters() []string {
+	var out []string
+	for q := range n.Queues {
+		if dc, ok := strings.CutPrefix(q, ExecQueuePrefix); ok && dc != "" {
+			out = append(out, dc)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Serves reports whether n takes new tasks: it is neither stale (gone
+// silent) nor draining (shutting down). A joining node counts: it takes
+// tasks once it has installed the active packages.
+func (n Node) Serves() bool { return !n.Stale && !n.Draining }
+
+// LiveDatacenters returns the datacenters that at least one node serving
+// new tasks (Node.Serves) takes execution tasks for: a deployment or a
+// server check in any other datacenter would wait until such a worker
+// starts.
+func (s *Store) LiveDatacenters(ctx context.Context) (map[string]bool, error) {
+	nodes, err := s.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, n := range nodes {
+		if !n.Serves() {
+			continue
+		}
+		for _, dc := range n.Datacenters() {
+			out[dc] = true
+		}
+	}
+	return out, nil
 }

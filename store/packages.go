@@ -257,8 +257,6 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 			return conflict("upload.status", "upload %s is %s under task %s, not publishing under %s", up.ID, up.Status, up.TaskID, r.TaskID)
 		}
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		// Every rule is checked and every refusal reported together.
-		var refused []error
 		var pkg Package
 		err := getJSON(ctx, tx, pkgKey, &pkg)
 		exists := err == nil
@@ -267,16 +265,10 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 			pkg = Package{ID: r.ID, AccountID: r.AccountID, CreatedAt: now, VendorLocked: r.Vendor}
 		case err != nil:
 			return err
-		case pkg.AccountID != r.AccountID:
-			refused = append(refused, conflict("package.uuid.owner", "package UUID %s belongs to another account; give your package a new <UUID>", r.ID))
 		}
 		owner, err := tx.Get(ctx, nameKey).Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-		case err != nil:
+		if err != nil && !errors.Is(err, redis.Nil) {
 			return err
-		case owner != r.ID:
-			refused = append(refused, conflict("package.name.taken", "the name %q is taken by another package; package names are unique across the platform, choose another <Name>", r.Name))
 		}
 		version := r.Version
 		revision := pkg.Revision
@@ -290,17 +282,11 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 		}
 		var old Version
 		err = getJSON(ctx, tx, vKey, &old)
-		switch {
-		case errors.Is(err, ErrNotFound):
-		case err != nil:
+		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
-		case pkg.AccountID != r.AccountID:
-			// The versions are another account's: the owner refusal says it.
-		case !r.Options.Force:
-			refused = append(refused, conflict("package.version.exists", "version %s of %s is already published; raise <Version>, or publish with force to overwrite it", version, r.ID))
-		case pkg.VendorLocked:
-			refused = append(refused, locked("version %s of %s was published by a vendor and cannot be overwritten, even with force; publish a new version", version, r.ID))
-		default:
+		}
+		refused := publishRefusals(r, pkg, exists, owner, version, err == nil)
+		if len(refused) == 0 && err == nil {
 			res.Replaced = &old
 		}
 		if len(refused) > 0 {
@@ -363,6 +349,60 @@ func (s *Store) Publish(ctx context.Context, r PublishRequest) (PublishResult, e
 		return PublishResult{}, fmt.Errorf("store: publish %s: %w", r.ID, err)
 	}
 	return res, nil
+}
+
+// publishRefusals applies the library's rules to publishing r as
+// version: pkg is the package record (exists tells whether it is stored),
+// nameOwner the package holding r.Name ("" for none), versionExists
+// whether the version is published. Every refusal is returned.
+func publishRefusals(r PublishRequest, pkg Package, exists bool, nameOwner, version string, versionExists bool) []error {
+	var refused []error
+	owned := !exists || pkg.AccountID == r.AccountID
+	if !owned {
+		refused = append(refused, conflict("package.uuid.owner", "package UUID %s belongs to another account; give your package a new <UUID>", r.ID))
+	}
+	if nameOwner != "" && nameOwner != r.ID {
+		refused = append(refused, conflict("package.name.taken", "the name %q is taken by another package; package names are unique across the platform, choose another <Name>", r.Name))
+	}
+	switch {
+	case !versionExists || !owned:
+		// Another account's versions: the owner refusal says it.
+	case !r.Options.Force:
+		refused = append(refused, conflict("package.version.exists", "version %s of %s is already published; raise <Version>, or publish with force to overwrite it", version, r.ID))
+	case pkg.VendorLocked:
+		refused = append(refused, locked("version %s of %s was published by a vendor and cannot be overwritten, even with force; publish a new version", version, r.ID))
+	}
+	return refused
+}
+
+// CheckPublish applies the library's rules to r without recording
+// anything, so that a publish request the library would refuse is
+// refused at once. r needs AccountID, ID, Name, Version (a publish
+// without a version never conflicts on it) and Options.Force. The
+// result may change before the publish runs: Publish checks again.
+func (s *Store) CheckPublish(ctx context.Context, r PublishRequest) error {
+	var pkg Package
+	err := getJSON(ctx, s.rdb, s.packageKey(r.ID), &pkg)
+	exists := err == nil
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("store: check publish of %s: %w", r.ID, err)
+	}
+	owner := ""
+	if r.Name != "" {
+		owner, err = s.rdb.Get(ctx, s.packageNameKey(r.Name)).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("store: check publish of %s: %w", r.ID, err)
+		}
+	}
+	versionExists := false
+	if r.Version != "" {
+		n, err := s.rdb.Exists(ctx, s.versionKey(r.ID, r.Version)).Result()
+		if err != nil {
+			return fmt.Errorf("store: check publish of %s: %w", r.ID, err)
+		}
+		versionExists = n > 0
+	}
+	return errors.Join(publishRefusals(r, pkg, exists, owner, r.Version, versionExists)...)
 }
 
 func nonNil[T any](s []T) []T {

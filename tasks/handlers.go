@@ -32,7 +32,7 @@ const (
 func NodeQueue(id string) string { return "node:" + id }
 
 // ExecQueue is the queue of the workers near the servers of datacenter dc.
-func ExecQueue(dc string) string { return "exec:" + dc }
+func ExecQueue(dc string) string { return store.ExecQueuePrefix + dc }
 
 // Deps is what the task handlers need. The worker fills it from its
 // config; each handler uses only its part.

@@ -23,11 +23,25 @@ type PublishPayload struct {
 	TaskID string `json:"task_id"`
 }
 
+// Outcomes of package:publish.
+const (
+	OutcomePublished = "published"
+	// OutcomeRejected: the package broke a rule (a user error). The task
+	// completes, so that the queue monitor does not count it a failure;
+	// the upload lists every problem.
+	OutcomeRejected = "rejected"
+)
+
 // PublishResult is what package:publish writes as its result.
 type PublishResult struct {
-	PackageID string `json:"package_id"`
-	Version   string `json:"version"`
+	Outcome   string `json:"outcome"`
+	PackageID string `json:"package_id,omitempty"`
+	Version   string `json:"version,omitempty"`
 	UploadID  string `json:"upload_id"`
+	// Problems counts the problems of a rejected upload and Upload is
+	// where they are listed (GET it).
+	Problems int    `json:"problems,omitempty"`
+	Upload   string `json:"upload,omitempty"`
 }
 
 // NewPublishTask returns the package:publish task of an upload and the
@@ -59,7 +73,8 @@ type PublishOptions struct {
 // and records it in the library, or rejects the upload with every problem.
 //
 // Invalid packages and library conflicts are final: the upload is rejected
-// and the error wraps asynq.SkipRetry. Storage and Redis errors are
+// and the task completes with outcome "rejected" (a user error is not a
+// task failure). Storage and Redis errors are
 // returned as they are, so asynq retries them; every step is safe to
 // repeat, and a task that finds its upload already published only writes
 // its result again. When the last retry fails too, the upload is rejected
@@ -107,7 +122,7 @@ func (h *PublishHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// An earlier attempt recorded the version and stopped before
 		// finishing: finish now.
 		h.dropUploadBlob(ctx, log, u.ID)
-		return writeResult(t, PublishResult{PackageID: u.PackageID, Version: u.Version, UploadID: u.ID})
+		return writeResult(t, PublishResult{Outcome: OutcomePublished, PackageID: u.PackageID, Version: u.Version, UploadID: u.ID})
 	case u.Status != store.UploadPublishing:
 		return fmt.Errorf("tasks: publish: upload %s is %s: %w", u.ID, u.Status, asynq.SkipRetry)
 	}
@@ -129,7 +144,7 @@ func (h *PublishHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			return fmt.Errorf("tasks: publish: reject upload %s: %w", u.ID, err)
 		}
 		log.InfoContext(ctx, "upload rejected", "problems", len(problems), "first", problems[0].Message)
-		return fmt.Errorf("tasks: publish: upload %s rejected: %s (%d problems): %w", u.ID, problems[0].Message, len(problems), asynq.SkipRetry)
+		return writeResult(t, PublishResult{Outcome: OutcomeRejected, UploadID: u.ID, Problems: len(problems), Upload: "/api/v1/uploads/" + u.ID})
 	}
 	if res.Replaced != nil && res.Replaced.BlobKey != res.Version.BlobKey {
 		if err := h.blob.Delete(ctx, res.Replaced.BlobKey); err != nil {
@@ -138,7 +153,7 @@ func (h *PublishHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	h.dropUploadBlob(ctx, log, u.ID)
 	log.InfoContext(ctx, "package published", "package", res.Package.ID, "version", res.Version.Version)
-	return writeResult(t, PublishResult{PackageID: res.Package.ID, Version: res.Version.Version, UploadID: u.ID})
+	return writeResult(t, PublishResult{Outcome: OutcomePublished, PackageID: res.Package.ID, Version: res.Version.Version, UploadID: u.ID})
 }
 
 // publish checks the archive and records it. Problems mean the upload is

@@ -72,6 +72,7 @@ func settingDefs() []setting {
 		{flag: "allow-local", env: "PACKFLOW_ALLOW_LOCAL", def: "false", usage: "allow the local transport (commands run on the worker itself)"},
 		{flag: "upload-limit", env: "PACKFLOW_UPLOAD_LIMIT", def: "64MiB", usage: "largest package archive accepted (bytes, or with KiB, MiB, GiB)"},
 		{flag: "body-limit", env: "PACKFLOW_BODY_LIMIT", def: "1MiB", usage: "largest request body accepted, uploads aside"},
+		{flag: "event-streams-per-token", env: "PACKFLOW_EVENT_STREAMS_PER_TOKEN", def: strconv.Itoa(api.DefaultEventStreamsPerToken), usage: "execution event streams one token may hold open at once on each API process (more answer 429)"},
 		{flag: "shutdown-timeout", env: "PACKFLOW_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long a graceful stop may take"},
 		{flag: "api-url", env: "PACKFLOW_API_URL", def: "http://" + api.DefaultListen, usage: "the packflow API the client commands call"},
 		{flag: "token", env: "PACKFLOW_TOKEN", secret: true, usage: "API token of the client commands (default: <data dir>/admin.token, which packflow dev writes)"},
@@ -83,7 +84,7 @@ func settingDefs() []setting {
 // Setting names each process takes (dev takes the union).
 func apiSettings() []string {
 	return []string{"redis-url", "listen", "data-dir", "blob-url", "s3-access-key-id", "s3-secret-access-key",
-		"s3-session-token", "secret-key", "admin-token", "trust-proxy", "upload-limit", "body-limit",
+		"s3-session-token", "secret-key", "admin-token", "trust-proxy", "upload-limit", "body-limit", "event-streams-per-token",
 		"execution-retention", "shutdown-timeout", "log-level", "log-format"}
 }
 
@@ -263,6 +264,10 @@ type Config struct {
 	UploadLimit int64
 	// BodyLimit caps other request bodies. Default 1 MiB.
 	BodyLimit int64
+	// EventStreamsPerToken bounds the execution event streams a token
+	// holds open on one API process. Default
+	// api.DefaultEventStreamsPerToken.
+	EventStreamsPerToken int
 	// ShutdownTimeout bounds a graceful stop. Default 30s.
 	ShutdownTimeout time.Duration
 	// ExecutionRetention is how long executions are kept after their last
@@ -456,6 +461,13 @@ func loadConfig(f *flagSet) (Config, error) {
 	}
 	if v, src, ok := get("body-limit"); ok {
 		cfg.BodyLimit = parseSize(v, src, bad)
+	}
+	if v, src, ok := get("event-streams-per-token"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100000 {
+			bad(src, v, "must be a whole number from 1 to 100000")
+		}
+		cfg.EventStreamsPerToken = n
 	}
 	if v, src, ok := get("log-level"); ok {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil || !isLevelName(v) {

@@ -146,6 +146,8 @@ func TestConfigSources(t *testing.T) {
 		StepTimeout:        time.Hour,
 		SchedulerPoll:      250 * time.Millisecond,
 		SchedulerGrace:     5 * time.Second,
+
+		EventStreamsPerToken: 20,
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

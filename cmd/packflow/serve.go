@@ -140,7 +140,8 @@ func newAPI(cfg Config, d *deps, log *slog.Logger) (*api.Server, error) {
 		ReadyChecks: map[string]api.ReadyCheck{"blob": d.blob.Ready},
 		Version:     versionString(),
 
-		ExecutionRetention: cfg.ExecutionRetention,
+		ExecutionRetention:   cfg.ExecutionRetention,
+		EventStreamsPerToken: cfg.EventStreamsPerToken,
 	})
 }
 

@@ -137,6 +137,9 @@ func runPublishCommand(ctx context.Context, e env, args []string) error {
 					return perr
 				}
 			}
+			if res, ok := st["result"].(map[string]any); ok && err == nil && res["outcome"] == "rejected" {
+				return fmt.Errorf("upload %s was rejected; GET %v lists its problems", f.args[0], res["upload"])
+			}
 			return err
 		},
 	}, args)
