@@ -164,7 +164,9 @@ func TestNetworksInventory(t *testing.T) {
 
 	deploy := func(server, network string) answer {
 		return b.do(t, http.MethodPost, "/api/v1/blueprints/"+bp.ID+"/deploy", op, map[string]any{
-			"servers": []string{server}, "parameters": map[string]string{"network": network}})
+			"servers": []string{server}, "parameters": map[string]string{"network": network},
+			// No worker serves these datacenters in this test.
+			"queue_without_worker": true})
 	}
 	deploy("web-eu", "backend").mustStatus(t, http.StatusAccepted)
 	deploy("web-us", "10.1.0.0/16").mustStatus(t, http.StatusAccepted)

@@ -141,14 +141,15 @@ func TestServerPasswordStoreErrorFailsTheStep(t *testing.T) {
 			return 0
 		},
 	}})
-	wsrv := winrmtest.New(winrmtest.Options{Handler: host, Password: pw})
+	wsrv := winrmtest.NewTLS(winrmtest.Options{Handler: host, Password: pw})
 	t.Cleanup(wsrv.Close)
 	cred, err := b.store.CreateCredential(ctx, store.Credential{AccountID: store.RootAccountID, Name: "win-admin",
 		Kind: store.CredentialPassword, Username: winrmtest.DefaultUser}, store.Secret{Secret: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
-	win := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: cred.ID})
+	win := b.server(t, store.Server{Name: "win1", Address: wsrv.Host, Port: wsrv.Port, OS: "windows", Transport: store.TransportWinRM, CredentialID: cred.ID,
+		WinRM: &store.WinRMSettings{CACert: string(wsrv.CACertPEM)}})
 	v := b.publish(t, `<Manifest><Metadata><UUID>0b8f5e0e-ffff-4c2a-9a55-0c1d2e3f4a0f</UUID><Name>Uses Password</Name><Description>w</Description></Metadata>
 <Parameters><Parameter Name="Pw" Type="Password" Variable="T3.Server.Password" Prompt="None"/></Parameters>
 <Execution><Mode>Command</Mode><Command>record ${T3.Server.Password}</Command></Execution></Manifest>`, file{"readme.txt", "x", 0o644}, file{"unused.cmd", "@echo off\r\n", 0o644})
@@ -198,7 +199,12 @@ func TestLogSinkClosedAfterPanic(t *testing.T) {
 	ctx := context.Background()
 	b := setupExec(t)
 	v := b.publish(t, simpleManifest("0b8f5e0e-1212-4c2a-9a55-0c1d2e3f4a12", "Panicky", "./p.sh", false), file{"p.sh", "#!/bin/sh\n", 0o755})
-	sv := b.server(t, store.Server{Name: "here", Address: "localhost", OS: "linux", Transport: store.TransportLocal})
+	// Local servers run only when a root admin approved them.
+	approver, _, err := b.store.CreateToken(ctx, store.Token{AccountID: store.RootAccountID, User: "root-admin", Role: store.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv := b.server(t, store.Server{Name: "here", Address: "localhost", OS: "linux", Transport: store.TransportLocal, LocalApprovedBy: approver.ID})
 	conn, err := tasks.NewConnector(tasks.ConnectorOptions{Store: b.store, AllowLocal: true, LocalDir: t.TempDir(), Logger: b.log})
 	if err != nil {
 		t.Fatal(err)
