@@ -89,7 +89,7 @@ func runDeployCommand(ctx context.Context, e env, args []string) error {
 			params.declare(f)
 			blueprint = f.fs.String("blueprint", "", "deploy this blueprint instead of one package")
 			timeout = f.fs.String("timeout", "", "longest the whole execution may take, e.g. 1h")
-			retryMax = f.fs.Int("retry-max", 0, "retries of each server's run (default the platform's)")
+			retryMax = f.fs.Int("retry-max", -1, "retries of each server's run (default the platform's, 3)")
 			follow = f.fs.Bool("follow", false, "stream the execution until it ends; the exit status says how it ended")
 			plan = f.fs.Bool("plan", false, "show what would run, and every problem, without running anything")
 		},
@@ -111,7 +111,7 @@ func runDeployCommand(ctx context.Context, e env, args []string) error {
 			if *timeout != "" {
 				body["timeout"] = *timeout
 			}
-			if *retryMax != 0 {
+			if *retryMax >= 0 {
 				body["retry"] = map[string]any{"max": *retryMax}
 			}
 			path := "/api/v1/executions"

@@ -175,13 +175,14 @@ func runDevCommand(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	started := func() {
-		printf(e.stdout, "packflow dev: API at http://%s, %s\n", srv.Addr(), tokenNote)
-		// Client commands find this dev through the "dev" context.
+		// Client commands find this dev through the "dev" context, recorded
+		// before the banner so that whoever waits for it can use it.
 		if path, err := recordDevContext(e.getenv, dialURL(srv.Addr().String()), cfg.AdminToken); err != nil {
 			log.Warn("client context not recorded: client commands need PACKFLOW_API_URL and PACKFLOW_TOKEN", "err", err)
 		} else {
 			log.Info("client context recorded", "context", devContext, "file", path)
 		}
+		printf(e.stdout, "packflow dev: API at http://%s, %s\n", srv.Addr(), tokenNote)
 		log.Info("dev ready", "api", "http://"+srv.Addr().String(), "node", w.NodeID(), "allow_local", cfg.AllowLocal)
 	}
 	return serve(ctx, log, cfg.ShutdownTimeout+5*time.Second, started, named{"worker", w}, named{"api", srv}, named{"scheduler", sched})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -213,8 +214,9 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// writeYAML writes a decoded JSON value as block YAML. Strings are
-// written as JSON strings, which YAML reads as double-quoted scalars.
+// writeYAML writes a decoded JSON value as block YAML: keys and simple
+// strings plain, other strings as JSON strings (which YAML reads as
+// double-quoted scalars).
 func writeYAML(b *strings.Builder, v any, indent int) {
 	pad := strings.Repeat("  ", indent)
 	switch t := v.(type) {
@@ -238,6 +240,13 @@ func writeYAML(b *strings.Builder, v any, indent int) {
 			return
 		}
 		for _, x := range t {
+			if m, ok := x.(map[string]any); ok && len(m) > 0 {
+				// "- key: value" with the item's other keys below it.
+				var item strings.Builder
+				writeYAML(&item, m, indent+1)
+				b.WriteString(pad + "- " + item.String()[len(pad)+2:])
+				continue
+			}
 			b.WriteString(pad + "-")
 			writeYAMLChild(b, x, indent)
 		}
@@ -267,11 +276,21 @@ func writeYAMLChild(b *strings.Builder, v any, indent int) {
 	}
 }
 
+// plainYAML matches strings YAML reads back as the same string unquoted.
+var plainYAML = regexp.MustCompile(`^[A-Za-z_/][A-Za-z0-9_./@-]*$`)
+
+// yamlKeywords are plain words YAML 1.1 reads as something else.
+var yamlKeywords = map[string]bool{"true": true, "false": true, "yes": true, "no": true, "on": true,
+	"off": true, "null": true, "y": true, "n": true}
+
 func yamlScalar(v any) string {
 	switch t := v.(type) {
 	case nil:
 		return "null"
 	case string:
+		if plainYAML.MatchString(t) && !yamlKeywords[strings.ToLower(t)] {
+			return t
+		}
 		b, _ := json.Marshal(t)
 		return string(b)
 	}

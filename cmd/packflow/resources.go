@@ -178,7 +178,9 @@ func runActiveVersionCommand(ctx context.Context, e env, args []string) error {
 		usage: "Usage: packflow active-version PACKAGE_UUID VERSION [-wait]\n\n" +
 			"Changes the package's active version and installs it on every node. With -wait, waits until\n" +
 			"every node installed it or failed (exit 1 when a node failed).",
-		flags: func(f *flagSet) { wait = f.fs.Bool("wait", false, "wait until every node installed the version or failed") },
+		flags: func(f *flagSet) {
+			wait = f.fs.Bool("wait", false, "wait until every node installed the version or failed")
+		},
 		run: func(ctx context.Context, c *apiClient, f *flagSet, e env) error {
 			if err := wantArgs(f, 2, "PACKAGE_UUID and VERSION"); err != nil {
 				return err
