@@ -159,3 +159,32 @@ func progressLine(w io.Writer, line string, final bool) {
 		printf(w, "\n")
 	}
 }
+
+// progressReader shows how much of an upload was sent: a line redrawn on
+// a terminal at most every 100 ms, and one line at the end when piped.
+type progressReader struct {
+	r     io.Reader
+	total int64
+	sent  int64
+	w     io.Writer
+	tty   bool
+	last  time.Time
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.sent += int64(n)
+	if p.tty && time.Since(p.last) >= 100*time.Millisecond {
+		p.last = time.Now()
+		printf(p.w, "\r\033[Kuploading %s / %s", humanBytes(p.sent), humanBytes(p.total))
+	}
+	return n, err
+}
+
+// done ends the progress line.
+func (p *progressReader) done() {
+	if p.tty {
+		printf(p.w, "\r\033[K")
+	}
+	printf(p.w, "uploaded %s of %s\n", humanBytes(p.sent), humanBytes(p.total))
+}

@@ -86,8 +86,15 @@ func runUploadCommand(ctx context.Context, e env, args []string) error {
 				return err
 			}
 			defer func() { _ = file.Close() }()
+			st, err := file.Stat()
+			if err != nil {
+				return err
+			}
+			body := &progressReader{r: file, total: st.Size(), w: e.stderr, tty: isTerminal(e.stderr)}
 			var out any
-			if err := c.call(ctx, http.MethodPost, "/api/v1/uploads", file, "application/zip", &out); err != nil {
+			err = c.call(ctx, http.MethodPost, "/api/v1/uploads", body, "application/zip", &out)
+			body.done()
+			if err != nil {
 				return err
 			}
 			return e.out.print(out, nil)
