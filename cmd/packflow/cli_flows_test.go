@@ -24,10 +24,11 @@ const helloManifest = `<?xml version="1.0" encoding="utf-8"?>
   <Parameters>
     <Parameter Name="Greeting" Type="String" Variable="Greeting" Hint="Text" Default="Hello" Prompt="Build" />
     <Parameter Name="Port" Type="Numeric" Variable="Port" Hint="Port" Default="8080" Prompt="Build" />
+    <Parameter Name="Token" Type="Password" Variable="Token" Hint="Token" Default="Str0ng-pass" Prompt="Build" />
   </Parameters>
   <Execution>
     <Mode>Ssh</Mode>
-    <Command>install.sh "${Greeting}" ${Port}</Command>
+    <Command>install.sh "${Greeting}" ${Port} "${Token}"</Command>
     <Persistent>false</Persistent>
     <RebootOnSuccess>false</RebootOnSuccess>
   </Execution>
@@ -137,13 +138,42 @@ func TestCLIDeployFollow(t *testing.T) {
 		t.Errorf("servers check:\n%s", out)
 	}
 
-	// A hostile value reaches the script as one argument, followed live.
+	// The plan: the command as it would run, the password masked, nothing
+	// run; then a plan with problems, every one listed, exit 1.
 	hostile := `it's $(id); rm -rf / "x"`
+	const secret = "S3cret-Value-99"
+	out := pf.ok("deploy", pkg, "-server", "web1", "-param", "Greeting="+hostile, "-param", "Token="+secret, "-plan")
+	wantCmd := `$ ./install.sh 'it'\''s $(id); rm -rf / "x"' '8080' '********'`
+	if !strings.Contains(out, "web1 ("+host+"):") || !strings.Contains(out, wantCmd) || strings.Contains(out, secret) {
+		t.Errorf("deploy -plan: want %s in\n%s", wantCmd, out)
+	}
+	var plan struct {
+		Servers []struct {
+			Steps []struct{ Command string }
+		}
+		Problems []any
+	}
+	pf.json(&plan, "deploy", pkg, "-server", "web1", "-param", "Token="+secret, "-plan")
+	if len(plan.Servers) != 1 || len(plan.Servers[0].Steps) != 1 || len(plan.Problems) != 0 || strings.Contains(plan.Servers[0].Steps[0].Command, secret) {
+		t.Errorf("deploy -plan -o json: %+v", plan)
+	}
+	code, out, _ := pf.run("deploy", pkg, "-server", "nope", "-param", "Port=x", "-plan")
+	if code != exitError || !strings.Contains(out, "no such server: nope") || !strings.Contains(out, "parameters.Port") {
+		t.Errorf("deploy -plan with problems: exit %d\n%s", code, out)
+	}
+	if out := pf.ok("executions", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("a plan ran something: %s", out)
+	}
+
+	// A hostile value reaches the script as one argument, followed live.
 	code, out, errOut := pf.run("deploy", pkg+"@1.0.0", "-server", "web1", "-param", "Greeting="+hostile, "-param", "Port=9090", "-follow")
+	if strings.Contains(out+errOut, "Str0ng-pass") {
+		t.Error("the password reached the output")
+	}
 	if code != exitOK {
 		t.Fatalf("deploy -follow: exit %d\n%s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "greeting=["+hostile+"] args=2") || !strings.Contains(out, "page written for port 9090") {
+	if !strings.Contains(out, "greeting=["+hostile+"] args=3") || !strings.Contains(out, "page written for port 9090") {
 		t.Errorf("deploy -follow output:\n%s", out)
 	}
 	if !strings.Contains(errOut, "web1 step 1: succeeded") {
