@@ -48,6 +48,7 @@ func suites() []bench.Suite {
 		bench.SSHSuite(),
 		bench.WinRMSuite(),
 		bench.DeploySuite(),
+		bench.DevIdleSuite(),
 	}
 }
 
