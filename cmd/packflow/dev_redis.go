@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -70,11 +71,24 @@ func startRedisServer(ctx context.Context, bin, dir, password string) (*redisSer
 	// context until close stops it gracefully.
 	cmd := exec.Command(bin, confPath) //nolint:noctx // stopped by close, with SIGTERM then SIGKILL
 	setParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	r := &redisServer{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), password: password, exited: make(chan struct{})}
+	// The parent death signal fires when the thread that started the
+	// child exits, not the process: start and wait on a thread kept for
+	// the child's whole life.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err == nil {
+			_ = cmd.Wait()
+			close(r.exited)
+		}
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	r := &redisServer{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), password: password, exited: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(r.exited) }()
 	if err := r.waitReady(ctx, 15*time.Second); err != nil {
 		r.close()
 		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
