@@ -17,6 +17,10 @@ help: ## List the targets.
 build: ## Build bin/packflow.
 	$(GO) build -trimpath -o $(BIN) ./cmd/packflow
 
+.PHONY: install
+install: ## Install packflow on PATH (into $(go env GOBIN), else $(go env GOPATH)/bin).
+	$(GO) install -trimpath ./cmd/packflow
+
 .PHONY: run
 run: ## Start the whole platform on the embedded default (packflow dev).
 	$(GO) run ./cmd/packflow dev

@@ -24,6 +24,7 @@ func (s *Server) blueprintRoutes(g *echo.Group) {
 	g.DELETE("/blueprints/:id", s.deleteBlueprint, requireRole(store.RoleOperator))
 	g.GET("/blueprints/:id/form", s.blueprintForm)
 	g.POST("/blueprints/:id/deploy", s.deployBlueprint, requireRole(store.RoleOperator))
+	g.POST("/blueprints/:id/deploy/plan", s.deployBlueprint, requireRole(store.RoleOperator))
 }
 
 type blueprintStepJSON struct {
@@ -417,6 +418,9 @@ func (s *Server) deploy(c echo.Context, blueprintID string, refs []tasks.StepRef
 	if len(errs) > 0 {
 		// Report the parameter problems too, checked without targets.
 		dreq.Servers = nil
+	}
+	if isPlan(c) {
+		return s.answerPlan(c, dreq, errs)
 	}
 	e, ids, err := tasks.Deploy(ctx, s.store, s.opts.Enqueuer, dreq)
 	var pe *tasks.ProblemsError

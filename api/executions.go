@@ -27,6 +27,7 @@ const (
 
 func (s *Server) executionRoutes(g *echo.Group) {
 	g.POST("/executions", s.createExecution, requireRole(store.RoleOperator))
+	g.POST("/executions/plan", s.createExecution, requireRole(store.RoleOperator))
 	g.GET("/executions", s.listExecutions)
 	g.GET("/executions/:id", s.getExecution)
 	g.GET("/executions/:id/log", s.executionLog)

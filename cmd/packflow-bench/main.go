@@ -49,6 +49,7 @@ func suites() []bench.Suite {
 		bench.WinRMSuite(),
 		bench.DeploySuite(),
 		bench.StreamsSuite(),
+		bench.DevIdleSuite(),
 	}
 }
 

@@ -4,19 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
+
+	"github.com/packflow/packflow/api"
 )
 
 // clientSettings are the settings of the command-line client verbs.
-func clientSettings() []string { return []string{"api-url", "token", "data-dir"} }
+func clientSettings() []string { return []string{"api-url", "token", "context", "data-dir"} }
 
 // apiClient calls a packflow API with a bearer token.
 type apiClient struct {
@@ -46,16 +48,74 @@ func (p *problemError) Error() string {
 	return b.String()
 }
 
-// newClient parses the client flags of a verb; fs must have been
-// declared with clientSettings. Without a token it falls back to the one
-// packflow dev keeps in the data dir.
+// newHTTPClient is the client's HTTP client: no overall timeout, since
+// uploads and followed streams run as long as they need; ctx bounds them.
+func newHTTPClient() *http.Client { return &http.Client{} }
+
+// newClient resolves where the client commands go and with which token.
+// The API URL is the first of: -api-url or PACKFLOW_API_URL; the context
+// named by -context or PACKFLOW_CONTEXT; http://$PACKFLOW_LISTEN (the
+// variable packflow dev listens by); the current context (packflow login,
+// packflow context use, or the "dev" context a running packflow dev
+// keeps); http://127.0.0.1:8080. The token is the first of: -token or
+// PACKFLOW_TOKEN; the chosen context's; that of a context with the same
+// URL; <data dir>/admin.token, which packflow dev writes.
 func newClient(f *flagSet) (*apiClient, error) {
+	cfg, cfgPath, cfgErr := loadContexts(f.getenv)
 	raw, src, _ := f.value("api-url")
+	var ctxTok *clientContext
+	if name, csrc, _ := f.value("context"); name != "" {
+		if cfgErr != nil {
+			return nil, usageError{cfgErr}
+		}
+		c, ok := cfg.Contexts[name]
+		if !ok {
+			return nil, usageError{fmt.Errorf("%s=%q: no such context in %s (packflow context list)", csrc, name, cfgPath)}
+		}
+		ctxTok = &c
+		if raw == "" {
+			raw, src = c.APIURL, "context "+name
+		}
+	}
+	if raw == "" {
+		if l := strings.TrimSpace(f.getenv("PACKFLOW_LISTEN")); l != "" {
+			raw, src = dialURL(l), "PACKFLOW_LISTEN"
+		}
+	}
+	if raw == "" {
+		if c, ok := cfg.Contexts[cfg.Current]; ok && cfgErr == nil {
+			raw, src = c.APIURL, "context "+cfg.Current
+		}
+	}
+	if raw == "" {
+		raw, src = "http://"+api.DefaultListen, "the default API URL"
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, usageError{fmt.Errorf("%s=%q: must be an http(s) URL such as http://127.0.0.1:8080", src, raw)}
 	}
 	token, _, _ := f.value("token")
+	if token == "" && ctxTok != nil {
+		token = ctxTok.Token
+	}
+	if token == "" && cfgErr == nil {
+		same := func(c clientContext) bool { return strings.TrimRight(c.APIURL, "/") == strings.TrimRight(raw, "/") }
+		if c, ok := cfg.Contexts[cfg.Current]; ok && same(c) {
+			token = c.Token
+		} else {
+			names := make([]string, 0, len(cfg.Contexts))
+			for n := range cfg.Contexts {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				if c := cfg.Contexts[n]; same(c) && c.Token != "" {
+					token = c.Token
+					break
+				}
+			}
+		}
+	}
 	if token == "" {
 		dir, _, _ := f.value("data-dir")
 		if data, err := os.ReadFile(filepath.Join(dir, adminTokenFile)); err == nil {
@@ -63,9 +123,9 @@ func newClient(f *flagSet) (*apiClient, error) {
 		}
 	}
 	if token == "" {
-		return nil, usageError{errors.New("no token: set PACKFLOW_TOKEN (or -token)")}
+		return nil, usageError{fmt.Errorf("no token for %s: run packflow login URL, or set PACKFLOW_TOKEN (or -token)", raw)}
 	}
-	return &apiClient{base: u, token: token, http: &http.Client{Timeout: 5 * time.Minute}}, nil
+	return &apiClient{base: u, token: token, http: newHTTPClient()}, nil
 }
 
 // call sends method path with body (JSON-encoded unless an io.Reader,
@@ -135,12 +195,18 @@ type verb struct {
 // runVerb parses a verb's command line and runs it.
 func runVerb(ctx context.Context, e env, name string, v verb, args []string) error {
 	f := newFlagSet(name, v.usage, clientSettings(), nil, e.getenv, e.stderr)
+	format := addOutputFlag(f)
 	if v.flags != nil {
 		v.flags(f)
 	}
 	if err := parseInterspersed(f, args); err != nil {
 		return usageErrorOrHelp(err)
 	}
+	out, err := newPrinter(e.stdout, *format)
+	if err != nil {
+		return err
+	}
+	e.out = out
 	c, err := newClient(f)
 	if err != nil {
 		return err

@@ -74,8 +74,9 @@ func settingDefs() []setting {
 		{flag: "body-limit", env: "PACKFLOW_BODY_LIMIT", def: "1MiB", usage: "largest request body accepted, uploads aside"},
 		{flag: "event-streams-per-token", env: "PACKFLOW_EVENT_STREAMS_PER_TOKEN", def: strconv.Itoa(api.DefaultEventStreamsPerToken), usage: "execution event streams one token may hold open at once on each API process (more answer 429)"},
 		{flag: "shutdown-timeout", env: "PACKFLOW_SHUTDOWN_TIMEOUT", def: "30s", usage: "how long a graceful stop may take"},
-		{flag: "api-url", env: "PACKFLOW_API_URL", def: "http://" + api.DefaultListen, usage: "the packflow API the client commands call"},
-		{flag: "token", env: "PACKFLOW_TOKEN", secret: true, usage: "API token of the client commands (default: <data dir>/admin.token, which packflow dev writes)"},
+		{flag: "api-url", env: "PACKFLOW_API_URL", usage: "the packflow API the client commands call (default: the context's, else http://$PACKFLOW_LISTEN, else http://" + api.DefaultListen + ")"},
+		{flag: "token", env: "PACKFLOW_TOKEN", secret: true, usage: "API token of the client commands (default: the context's, else <data dir>/admin.token, which packflow dev writes)"},
+		{flag: "context", env: "PACKFLOW_CONTEXT", usage: "client context to use, from packflow login (default: the current one)"},
 		{flag: "log-level", env: "PACKFLOW_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 		{flag: "log-format", env: "PACKFLOW_LOG_FORMAT", def: "text", usage: "text or json"},
 	}
@@ -101,7 +102,7 @@ func devSettings() []string {
 	var out []string
 	for _, s := range settingDefs() {
 		switch s.flag {
-		case "metrics-listen", "api-url", "token":
+		case "metrics-listen", "api-url", "token", "context":
 		default:
 			out = append(out, s.flag)
 		}

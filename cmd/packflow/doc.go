@@ -9,18 +9,27 @@
 //	packflow pack      pack a package directory into a .zip
 //	packflow version   print the version
 //
-// and client commands that call the API and print its JSON answers:
+// and client commands that call the API, one per flow: login, context,
+// accounts, tokens, upload, publish, packages, versions, activate,
+// active-version, installs, credentials, servers, blueprints, deploy
+// (-follow, -plan), executions, logs (-follow), cancel, rerun, schedules,
+// tasks, nodes, and completion (bash, zsh, fish). They print tables, or
+// the API's records with -o json|yaml, and exit 0 when what they did (or
+// watched) succeeded, 1 when it failed, 2 on a usage error and 3 when a
+// watched execution was cancelled or timed out.
 //
-//	packflow accounts  list accounts, or create one
-//	packflow tokens    list, create or revoke API tokens
-//	packflow upload    upload a package archive
-//	packflow publish   publish an upload to the library (-wait to follow it)
-//	packflow task      show a task's state, or wait for it
-//	packflow nodes     list the live worker nodes
+// A client command goes to -api-url (PACKFLOW_API_URL), else the context
+// -context (PACKFLOW_CONTEXT) names, else http://$PACKFLOW_LISTEN, else
+// the current context, else http://127.0.0.1:8080. Contexts (an API URL
+// and a token) live in <user config dir>/packflow/config.json (0600):
+// packflow login adds one, packflow context use switches, and packflow
+// dev records itself as the context "dev", so a client next to it needs
+// no set-up.
 //
-// The client commands take -api-url and -token (PACKFLOW_API_URL,
-// PACKFLOW_TOKEN); next to packflow dev, the token defaults to the one it
-// keeps in <data dir>/admin.token.
+// Without PACKFLOW_REDIS_URL, dev runs the redis-server on PATH with an
+// append-only file in <data dir>/redis (fsynced every second), or else an
+// embedded in-memory Redis; both require the password in <data
+// dir>/redis.password and listen on loopback only.
 //
 // Every subcommand takes --help. Settings come from flags, whose defaults
 // come from PACKFLOW_* environment variables (a flag given on the command

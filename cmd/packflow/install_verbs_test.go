@@ -28,7 +28,7 @@ func TestActivateCommand(t *testing.T) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
 		env := map[string]string{"PACKFLOW_API_URL": url, "PACKFLOW_TOKEN": admin, "PACKFLOW_DATA_DIR": t.TempDir()}
-		code := run(context.Background(), args, mapEnv(env), &stdout, &stderr)
+		code := run(context.Background(), append(args, "-o", "json"), mapEnv(env), &stdout, &stderr)
 		return code, stdout.String(), stderr.String()
 	}
 	zip := filepath.Join(t.TempDir(), "pkg.zip")

@@ -26,7 +26,7 @@ func runAccountsCommand(ctx context.Context, e env, args []string) error {
 		},
 		run: func(ctx context.Context, c *apiClient, f *flagSet, e env) error {
 			if len(f.args) == 0 {
-				return listAll(ctx, c, "/api/v1/accounts", e)
+				return listAll(ctx, c, "/api/v1/accounts", nil, e, accountCols)
 			}
 			if f.args[0] != "create" || len(f.args) != 2 {
 				return usageError{errors.New("want no arguments, or create NAME")}
@@ -36,7 +36,7 @@ func runAccountsCommand(ctx context.Context, e env, args []string) error {
 			if err := c.call(ctx, http.MethodPost, "/api/v1/accounts", body, "", &out); err != nil {
 				return err
 			}
-			return printJSON(e.stdout, out)
+			return e.out.print(out, nil)
 		},
 	}, args)
 }
@@ -54,14 +54,14 @@ func runTokensCommand(ctx context.Context, e env, args []string) error {
 		run: func(ctx context.Context, c *apiClient, f *flagSet, e env) error {
 			switch {
 			case len(f.args) == 0:
-				return listAll(ctx, c, "/api/v1/tokens", e)
+				return listAll(ctx, c, "/api/v1/tokens", nil, e, tokenCols)
 			case f.args[0] == "create" && len(f.args) == 1:
 				var out any
 				body := map[string]any{"account": *account, "user": *user, "role": *role}
 				if err := c.call(ctx, http.MethodPost, "/api/v1/tokens", body, "", &out); err != nil {
 					return err
 				}
-				return printJSON(e.stdout, out)
+				return e.out.print(out, nil)
 			case f.args[0] == "revoke" && len(f.args) == 2:
 				if err := c.call(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(f.args[1]), nil, "", nil); err != nil {
 					return err
@@ -86,11 +86,18 @@ func runUploadCommand(ctx context.Context, e env, args []string) error {
 				return err
 			}
 			defer func() { _ = file.Close() }()
-			var out any
-			if err := c.call(ctx, http.MethodPost, "/api/v1/uploads", file, "application/zip", &out); err != nil {
+			st, err := file.Stat()
+			if err != nil {
 				return err
 			}
-			return printJSON(e.stdout, out)
+			body := &progressReader{r: file, total: st.Size(), w: e.stderr, tty: isTerminal(e.stderr)}
+			var out any
+			err = c.call(ctx, http.MethodPost, "/api/v1/uploads", body, "application/zip", &out)
+			body.done()
+			if err != nil {
+				return err
+			}
+			return e.out.print(out, nil)
 		},
 	}, args)
 }
@@ -129,11 +136,11 @@ func runPublishCommand(ctx context.Context, e env, args []string) error {
 				return err
 			}
 			if !*wait {
-				return printJSON(e.stdout, accepted)
+				return e.out.print(accepted, nil)
 			}
 			st, err := waitTask(ctx, c, accepted.TaskID)
 			if st != nil {
-				if perr := printJSON(e.stdout, st); perr != nil {
+				if perr := e.out.print(st, nil); perr != nil {
 					return perr
 				}
 			}
@@ -145,10 +152,15 @@ func runPublishCommand(ctx context.Context, e env, args []string) error {
 	}, args)
 }
 
-func runTaskCommand(ctx context.Context, e env, args []string) error {
+// taskCommand is the task verb under a name (task, or tasks).
+func taskCommand(name string) func(ctx context.Context, e env, args []string) error {
+	return func(ctx context.Context, e env, args []string) error { return runTaskCommand(ctx, e, name, args) }
+}
+
+func runTaskCommand(ctx context.Context, e env, name string, args []string) error {
 	var wait *bool
-	return runVerb(ctx, e, "task", verb{
-		usage: "Usage: packflow task ID [-wait]\n\nShows a task's state, retries, last error and result.",
+	return runVerb(ctx, e, name, verb{
+		usage: "Usage: packflow " + name + " ID [-wait]\n\nShows a task's state, retries, last error and result.",
 		flags: func(f *flagSet) { wait = f.fs.Bool("wait", false, "wait until the task completes or fails") },
 		run: func(ctx context.Context, c *apiClient, f *flagSet, e env) error {
 			if err := wantArgs(f, 1, "one task ID"); err != nil {
@@ -157,7 +169,7 @@ func runTaskCommand(ctx context.Context, e env, args []string) error {
 			if *wait {
 				st, err := waitTask(ctx, c, f.args[0])
 				if st != nil {
-					if perr := printJSON(e.stdout, st); perr != nil {
+					if perr := e.out.print(st, nil); perr != nil {
 						return perr
 					}
 				}
@@ -167,7 +179,7 @@ func runTaskCommand(ctx context.Context, e env, args []string) error {
 			if err := c.call(ctx, http.MethodGet, "/api/v1/tasks/"+url.PathEscape(f.args[0]), nil, "", &out); err != nil {
 				return err
 			}
-			return printJSON(e.stdout, out)
+			return e.out.print(out, nil)
 		},
 	}, args)
 }
@@ -179,17 +191,20 @@ func runNodesCommand(ctx context.Context, e env, args []string) error {
 			if err := wantArgs(f, 0, "no arguments"); err != nil {
 				return err
 			}
-			return listAll(ctx, c, "/api/v1/nodes", e)
+			return listAll(ctx, c, "/api/v1/nodes", nil, e, nodeCols)
 		},
 	}, args)
 }
 
 // listAll prints every item of a paginated list, one JSON array.
-func listAll(ctx context.Context, c *apiClient, path string, e env) error {
+func listAll(ctx context.Context, c *apiClient, path string, filter url.Values, e env, columns []column) error {
 	items := []any{}
 	cursor := ""
 	for {
 		q := url.Values{"limit": {"500"}}
+		for k, v := range filter {
+			q[k] = v
+		}
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
@@ -209,5 +224,5 @@ func listAll(ctx context.Context, c *apiClient, path string, e env) error {
 		}
 		cursor = pg.NextCursor
 	}
-	return printJSON(e.stdout, items)
+	return e.out.print(items, columns)
 }

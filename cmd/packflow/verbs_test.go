@@ -29,7 +29,7 @@ func TestClientCommands(t *testing.T) {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
 		env := map[string]string{"PACKFLOW_API_URL": url, "PACKFLOW_TOKEN": token, "PACKFLOW_DATA_DIR": t.TempDir()}
-		code := run(context.Background(), args, mapEnv(env), &stdout, &stderr)
+		code := run(context.Background(), append(args, "-o", "json"), mapEnv(env), &stdout, &stderr)
 		return code, stdout.String(), stderr.String()
 	}
 	decode := func(out string, v any) {
